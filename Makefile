@@ -1,0 +1,60 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run serve test lint format worker beat demo messages clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt requirements/constraints.txt | $(PY)
+	$(PIP) install --quiet -r requirements/base.txt -c requirements/constraints.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/production.txt requirements/dev.txt requirements/constraints.txt | $(PY)
+	$(PIP) install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	touch $@ $(VENV)/.base-installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Run the platform on embedded defaults (SQLite, local files, eager tasks) with demo data.
+run: $(VENV)/.base-installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## Run the whole test suite (SQLite by default; PostgreSQL + Redis when DATABASE_URL and
+## CELERY_BROKER_URL are set, as in CI).
+test: $(VENV)/.dev-installed node_modules/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/djlint templates --lint
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/djlint templates --reformat
+
+## A Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0).
+worker: $(VENV)/.base-installed
+	$(VENV)/bin/celery -A config worker --loglevel=INFO
+
+beat: $(VENV)/.base-installed
+	$(VENV)/bin/celery -A config beat --loglevel=INFO
+
+## Regenerate the English translation catalogue (needs Debian's gettext).
+messages: $(VENV)/.dev-installed
+	$(PY) manage.py makemessages --locale en --ignore '.venv/*' --ignore 'node_modules/*'
+	$(PY) manage.py compilemessages --locale en --ignore '.venv/*'
+
+clean:
+	rm -rf $(VENV) node_modules db.sqlite3 var test-artifacts

@@ -1,0 +1,100 @@
+"""Platform administration. Hardened: it is reached only through the platform's own login
+(password + second factor), and buyer organisations are created through the service so the
+creation is validated and journaled."""
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
+
+from .models import ApiToken, Invitation, Membership, Organisation, User
+from .services import SESSION_2FA_VERIFIED, buyer_create
+
+
+def _admin_has_permission(request) -> bool:
+    user = request.user
+    return bool(
+        user.is_active and user.is_staff and user.has_two_factor and request.session.get(SESSION_2FA_VERIFIED)
+    )
+
+
+def _admin_login(request, extra_context=None):
+    return redirect_to_login(request.get_full_path(), reverse("comptes:login"))
+
+
+admin.site.has_permission = _admin_has_permission
+admin.site.login = _admin_login
+admin.site.site_header = "Administration de la plateforme"
+admin.site.site_title = "Administration"
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("user", "role", "created_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "siret", "vat_number", "country", "created_at")
+    list_filter = ("kind", "country")
+    search_fields = ("name", "siret", "vat_number", "national_id")
+    inlines = [MembershipInline]
+    fields = ("kind", "name", "siret", "address", "country", "vat_number", "national_id")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Identity fields are fixed once created; the kind is always "buyer" when created here.
+        if obj is not None:
+            return ("kind", "siret", "country", "vat_number", "national_id")
+        return ("kind", "country", "vat_number", "national_id")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = buyer_create(name=obj.name, siret=obj.siret, address=obj.address, created_by=request.user)
+        obj.pk = created.pk
+        obj.kind = created.kind
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "email_verified_at", "date_joined")
+    search_fields = ("email", "first_name", "last_name")
+    list_filter = ("is_active", "is_staff")
+    fields = ("email", "first_name", "last_name", "is_active", "email_verified_at", "date_joined", "last_login")
+    readonly_fields = ("email", "email_verified_at", "date_joined", "last_login")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "organisation", "role", "created_at", "expires_at", "accepted_at", "revoked_at")
+    search_fields = ("email", "organisation__name")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(InvitationAdmin):
+    list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
+    search_fields = ("name", "prefix", "user__email")

@@ -1,0 +1,41 @@
+from django.conf import settings
+from django.urls import reverse
+
+from .models import Membership
+
+
+def platform(request) -> dict:
+    """Platform identity for the DSFR shell, and the navigation the user's roles open."""
+    user = getattr(request, "user", None)
+    nav = [{"label": "Accueil", "url": reverse("home")}]
+    memberships = []
+    if user is not None and user.is_authenticated:
+        memberships = list(
+            Membership.objects.filter(user=user).select_related("organisation").order_by("organisation__name")
+        )
+        for membership in memberships:
+            nav.append(
+                {
+                    "label": membership.organisation.name,
+                    "url": reverse("comptes:organisation", args=[membership.organisation_id]),
+                }
+            )
+        nav.append({"label": "Mon compte", "url": reverse("comptes:account")})
+        if user.is_staff:
+            nav.append({"label": "Administration", "url": reverse("admin:index")})
+    path = request.path if request is not None else ""
+    for item in nav:
+        item["current"] = item["url"] == path
+    return {
+        "PLATFORM_NAME": settings.PLATFORM_NAME,
+        "SITE_CONFIG": {
+            "site_title": settings.PLATFORM_NAME,
+            "site_tagline": settings.PLATFORM_TAGLINE,
+            "footer_description": (
+                "Plateforme libre de dématérialisation des marchés publics : consultations, "
+                "dépôts chiffrés dans le navigateur, preuves de dépôt vérifiables."
+            ),
+        },
+        "main_nav": nav,
+        "user_memberships": memberships,
+    }

@@ -1,0 +1,113 @@
+"""`python manage.py demo`: demo organisations and people, printed with their credentials.
+
+Safe to re-run: it finds what exists and resets the demo passwords and secrets to the
+printed values. Every later capability extends this demo."""
+
+import base64
+import hashlib
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from comptes import services
+from comptes.models import Membership, Organisation, TOTPDevice, User
+from preuves import journal
+
+DEMO_PASSWORD = "demo-marches-2026"  # noqa: S105  printed on purpose: demo only
+
+BUYER = {"name": "Ville de Démoville", "siret": "21750000800016", "address": "1 place de la Mairie, 75000 Démoville"}
+COMPANIES = [
+    {"name": "Durand Bâtiment SARL", "siret": "44030256000014"},
+    {"name": "Martin Informatique SAS", "siret": "51204578200012"},
+]
+# (email, first name, last name, organisation key, role, with TOTP)
+PEOPLE = [
+    ("admin@plateforme.demo", "Alice", "Admin", None, None, True),
+    ("admin@demoville.demo", "Béatrice", "Lemaire", "buyer", Membership.Role.BUYER_ADMIN, True),
+    ("agent@demoville.demo", "Claude", "Acheteur", "buyer", Membership.Role.BUYER_AGENT, True),
+    ("commission1@demoville.demo", "Denis", "Président", "buyer", Membership.Role.COMMISSION_MEMBER, True),
+    ("commission2@demoville.demo", "Émilie", "Assesseure", "buyer", Membership.Role.COMMISSION_MEMBER, True),
+    ("commission3@demoville.demo", "Fabrice", "Assesseur", "buyer", Membership.Role.COMMISSION_MEMBER, True),
+    ("contact@durand-batiment.demo", "Gérard", "Durand", 0, Membership.Role.COMPANY_ADMIN, False),
+    ("chantier@durand-batiment.demo", "Hélène", "Durand", 0, Membership.Role.COMPANY_MEMBER, False),
+    ("contact@martin-informatique.demo", "Inès", "Martin", 1, Membership.Role.COMPANY_ADMIN, True),
+]
+
+
+def demo_totp_secret(email: str) -> str:
+    """Deterministic, so the printed secret stays valid across re-runs."""
+    return base64.b32encode(hashlib.sha256(f"demo-totp:{email}".encode()).digest()[:20]).decode()
+
+
+class Command(BaseCommand):
+    help = "Charge les données de démonstration et affiche les identifiants de connexion."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        users = {email: self._user(email, first, last, staff=org is None) for email, first, last, org, _, _ in PEOPLE}
+        platform_admin = users["admin@plateforme.demo"]
+        buyer = Organisation.objects.filter(siret=BUYER["siret"]).first() or services.buyer_create(
+            name=BUYER["name"], siret=BUYER["siret"], address=BUYER["address"], created_by=platform_admin
+        )
+        companies = []
+        for company in COMPANIES:
+            organisation, created = Organisation.objects.get_or_create(
+                siret=company["siret"], defaults={"name": company["name"], "kind": Organisation.Kind.COMPANY}
+            )
+            if created:
+                journal.record("organisation.created", organisation=organisation, target=organisation, payload={"via": "demo"})
+            companies.append(organisation)
+        rows = []
+        for email, _, _, org_key, role, with_totp in PEOPLE:
+            user = users[email]
+            organisation = buyer if org_key == "buyer" else (companies[org_key] if org_key is not None else None)
+            if organisation is not None:
+                membership, created = Membership.objects.get_or_create(
+                    user=user, organisation=organisation, defaults={"role": role}
+                )
+                if created:
+                    journal.record(
+                        "membership.added", organisation=organisation, target=membership,
+                        payload={"user": email, "role": role, "via": "demo"},
+                    )
+            secret = self._totp(user) if with_totp else ""
+            rows.append((email, organisation.name if organisation else "Plateforme (administration)",
+                         Membership.Role(role).label if role else "Administrateur de la plateforme", secret))
+        self._print(rows)
+
+    def _user(self, email: str, first: str, last: str, *, staff: bool) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User(email=email, first_name=first, last_name=last)
+            created = True
+        else:
+            created = False
+        user.is_staff = user.is_superuser = staff
+        user.email_verified_at = user.email_verified_at or timezone.now()
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        if created:
+            journal.record("account.registered", actor=user, target=user, payload={"via": "demo"})
+        return user
+
+    def _totp(self, user: User) -> str:
+        secret = demo_totp_secret(user.email)
+        TOTPDevice.objects.update_or_create(
+            user=user, defaults={"secret": secret, "confirmed_at": timezone.now()}
+        )
+        return secret
+
+    def _print(self, rows) -> None:
+        out = self.stdout
+        out.write("")
+        out.write(self.style.SUCCESS("Données de démonstration prêtes."))
+        out.write(f"Mot de passe de tous les comptes : {DEMO_PASSWORD}")
+        out.write("Second facteur : ajoutez la clé TOTP dans une application d'authentification,")
+        out.write("ou affichez le code courant avec : .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('CLÉ').now())\"")
+        out.write("")
+        width = max(len(r[0]) for r in rows)
+        for email, organisation, role, secret in rows:
+            out.write(f"  {email.ljust(width)}  {role} — {organisation}")
+            out.write(f"  {''.ljust(width)}  TOTP : {secret or '(pas de second facteur)'}")
+        out.write("")

@@ -1,0 +1,116 @@
+"""The account page: profile, second factor, organisations, API tokens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.errors import ApplicationError
+
+from .. import services, totp
+from ..forms import ApiTokenForm, ProfileForm, TotpConfirmForm
+from ..models import ApiToken, Invitation, TOTPDevice
+
+
+@login_required
+def account(request):
+    user = request.user
+    device = TOTPDevice.objects.filter(user=user).first()
+    context = {
+        "profile_form": ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name}),
+        "token_form": ApiTokenForm(),
+        "tokens": ApiToken.objects.filter(user=user),
+        "device": device if device and device.confirmed_at else None,
+        "recovery_left": user.recovery_codes.filter(used_at__isnull=True).count(),
+        "two_factor_required": user.requires_two_factor(),
+        "pending_invitations": Invitation.objects.pending().filter(email__iexact=user.email).select_related("organisation"),
+        "new_token": request.session.pop("new_api_token", None),
+    }
+    return render(request, "comptes/account.html", context)
+
+
+@login_required
+@require_POST
+def profile(request):
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        services.profile_update(user=request.user, **form.cleaned_data)
+        messages.success(request, "Votre profil est enregistré.")
+        return redirect("comptes:account")
+    return render(request, "comptes/profile.html", {"form": form}, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def totp_enrol(request):
+    user = request.user
+    if user.has_two_factor:
+        messages.info(request, "La double authentification est déjà activée.")
+        return redirect("comptes:account")
+    device = services.totp_enrolment_start(user=user)
+    form = TotpConfirmForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = services.totp_enrolment_confirm(request=request, user=user, code=form.cleaned_data["code"])
+        except ApplicationError as exc:
+            form.add_error("code", exc.message)
+            status = 400
+        else:
+            return render(request, "comptes/recovery_codes.html", {"codes": codes, "just_enrolled": True})
+    elif form.errors:
+        status = 400
+    uri = totp.provisioning_uri(device.secret, user.email)
+    context = {
+        "form": form,
+        "qr_svg": totp.qr_svg(uri),
+        "secret": device.secret,
+        "secret_grouped": " ".join(device.secret[i : i + 4] for i in range(0, len(device.secret), 4)),
+        "required": user.requires_two_factor(),
+    }
+    return render(request, "comptes/totp_enrol.html", context, status=status)
+
+
+@login_required
+@require_POST
+def recovery_codes(request):
+    try:
+        codes = services.recovery_codes_regenerate(user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("comptes:account")
+    return render(request, "comptes/recovery_codes.html", {"codes": codes, "just_enrolled": False})
+
+
+@login_required
+@require_POST
+def totp_disable(request):
+    try:
+        services.totp_disable(user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "La double authentification est désactivée.")
+    return redirect("comptes:account")
+
+
+@login_required
+@require_POST
+def token_create(request):
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Donnez un nom au jeton.")
+        return redirect("comptes:account")
+    token, secret = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+    # Shown once on the next page, then gone from the session.
+    request.session["new_api_token"] = {"name": token.name, "secret": secret}
+    return redirect("comptes:account")
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk: int):
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+    services.api_token_revoke(token=token, user=request.user)
+    messages.success(request, f"Le jeton « {token.name} » est révoqué.")
+    return redirect("comptes:account")

@@ -1,0 +1,18 @@
+"""The Celery application. Periodic tasks are declared here, in one place."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("profil")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "journal-verify-nightly": {
+        "task": "preuves.tasks.journal_verify",
+        "schedule": 60 * 60 * 24,
+    },
+}

@@ -1,0 +1,29 @@
+"""Test settings: the suite runs on SQLite by default and on PostgreSQL + Redis in CI."""
+
+import tempfile
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-not-secret-0c8a71e4b2d94f6a9e3b"  # noqa: S105
+ALLOWED_HOSTS = ["*"]
+# Argon2 is the real hasher; the suite uses a fast one so hundreds of logins stay quick.
+# tests/comptes/test_passwords.py checks that the production hasher list starts with Argon2.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = tempfile.mkdtemp(prefix="profil-test-media-")
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The test process itself always runs tasks eagerly; tests/test_celery_worker.py starts a
+# real worker against the broker named by CELERY_BROKER_URL.
+CELERY_TASK_ALWAYS_EAGER = True
+AXES_FAILURE_LIMIT = 5
+LANGUAGE_CODE = "fr"
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+SITE_URL = env("SITE_URL", default="http://testserver")
