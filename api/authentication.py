@@ -17,7 +17,9 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
         if parts[0] != self.keyword:
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("En-tête Authorization mal formé : « Bearer <jeton> » attendu.")
+            raise exceptions.AuthenticationFailed(
+                "En-tête Authorization mal formé : « Bearer <jeton> » attendu."
+            )
         token = api_token_authenticate(parts[1])
         if token is None:
             raise exceptions.AuthenticationFailed("Jeton d'API invalide ou révoqué.")
@@ -47,7 +49,11 @@ class PersonalTokenScheme(OpenApiAuthenticationExtension):
     name = "jetonPersonnel"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "Jeton personnel créé depuis « Mon compte »."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Jeton personnel créé depuis « Mon compte ».",
+        }
 
 
 class TwoFactorSessionScheme(OpenApiAuthenticationExtension):

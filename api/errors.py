@@ -1,6 +1,6 @@
 """One error shape for every failure of the API:
 
-    {"error": {"code": "not_found", "message": "…en français…", "details": {…}}}
+{"error": {"code": "not_found", "message": "…en français…", "details": {…}}}
 """
 
 from django.core.exceptions import PermissionDenied
@@ -11,12 +11,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from config.errors import ApplicationError
 
 MESSAGES = {
-    exceptions.NotAuthenticated: ("not_authenticated", "Authentification requise : connectez-vous ou fournissez un jeton d'API."),
+    exceptions.NotAuthenticated: (
+        "not_authenticated",
+        "Authentification requise : connectez-vous ou fournissez un jeton d'API.",
+    ),
     exceptions.PermissionDenied: ("forbidden", "Vous n'avez pas le droit de faire cela."),
     exceptions.NotFound: ("not_found", "Ressource introuvable."),
     exceptions.MethodNotAllowed: ("method_not_allowed", "Méthode HTTP non autorisée sur cette ressource."),
     exceptions.ParseError: ("malformed", "Corps de requête illisible : JSON valide attendu."),
-    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Type de contenu non pris en charge : application/json attendu."),
+    exceptions.UnsupportedMediaType: (
+        "unsupported_media_type",
+        "Type de contenu non pris en charge : application/json attendu.",
+    ),
     exceptions.Throttled: ("throttled", "Trop de requêtes : réessayez plus tard."),
     exceptions.ValidationError: ("validation", "Données invalides."),
     exceptions.NotAcceptable: ("not_acceptable", "Format de réponse non disponible."),

@@ -18,7 +18,8 @@ def _admin_has_permission(request) -> bool:
 
 
 def _admin_login(request, extra_context=None):
-    return redirect_to_login(request.get_full_path(), reverse("comptes:login"))
+    target = request.GET.get("next") or reverse("admin:index")
+    return redirect_to_login(target, reverse("comptes:login"))
 
 
 admin.site.has_permission = _admin_has_permission
@@ -66,10 +67,26 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "email_verified_at", "date_joined")
+    list_display = (
+        "email",
+        "first_name",
+        "last_name",
+        "is_active",
+        "is_staff",
+        "email_verified_at",
+        "date_joined",
+    )
     search_fields = ("email", "first_name", "last_name")
     list_filter = ("is_active", "is_staff")
-    fields = ("email", "first_name", "last_name", "is_active", "email_verified_at", "date_joined", "last_login")
+    fields = (
+        "email",
+        "first_name",
+        "last_name",
+        "is_active",
+        "email_verified_at",
+        "date_joined",
+        "last_login",
+    )
     readonly_fields = ("email", "email_verified_at", "date_joined", "last_login")
 
     def has_add_permission(self, request):

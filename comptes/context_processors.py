@@ -13,13 +13,10 @@ def platform(request) -> dict:
         memberships = list(
             Membership.objects.filter(user=user).select_related("organisation").order_by("organisation__name")
         )
-        for membership in memberships:
-            nav.append(
-                {
-                    "label": membership.organisation.name,
-                    "url": reverse("comptes:organisation", args=[membership.organisation_id]),
-                }
-            )
+        nav.extend(
+            {"label": m.organisation.name, "url": reverse("comptes:organisation", args=[m.organisation_id])}
+            for m in memberships
+        )
         nav.append({"label": "Mon compte", "url": reverse("comptes:account")})
         if user.is_staff:
             nav.append({"label": "Administration", "url": reverse("admin:index")})

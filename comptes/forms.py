@@ -42,15 +42,23 @@ def password_fields() -> tuple[forms.CharField, forms.CharField]:
 
 
 class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
-    first_name = forms.CharField(label="Prénom", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"}))
-    last_name = forms.CharField(label="Nom", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"}))
+    first_name = forms.CharField(
+        label="Prénom", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
+    )
+    last_name = forms.CharField(
+        label="Nom", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
+    )
     email = forms.EmailField(
         label="Adresse e-mail professionnelle",
         help_text="Format attendu : nom@entreprise.fr. Un lien de confirmation y sera envoyé.",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     password1, password2 = password_fields()
-    organisation_name = forms.CharField(label="Raison sociale de l'entreprise", max_length=255, widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    organisation_name = forms.CharField(
+        label="Raison sociale de l'entreprise",
+        max_length=255,
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
     country = forms.ChoiceField(label="Pays d'établissement", choices=list(countries), initial="FR")
     siret = forms.CharField(
         label="SIRET (entreprise française)",
@@ -83,16 +91,26 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
 
 class LoginForm(DsfrBaseForm):
     # Named "username" so that django-axes counts failures per account.
-    username = forms.EmailField(label="Adresse e-mail", widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
-    password = forms.CharField(label="Mot de passe", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    username = forms.EmailField(
+        label="Adresse e-mail", widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True})
+    )
+    password = forms.CharField(
+        label="Mot de passe",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
 
 class CodeForm(DsfrBaseForm):
     code = forms.CharField(
         label="Code de vérification",
-        help_text="Les 6 chiffres affichés par votre application, ou un code de secours (XXXX-XXXX-XXXX-XXXX).",
+        help_text=(
+            "Les 6 chiffres affichés par votre application, ou un code de secours (XXXX-XXXX-XXXX-XXXX)."
+        ),
         max_length=24,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
     )
 
 

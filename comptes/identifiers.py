@@ -20,9 +20,7 @@ def normalise_siret(value: str) -> str:
 def validate_siret(value: str) -> None:
     number = normalise_siret(value)
     if not number.isdigit() or len(number) != 14:
-        raise ValidationError(
-            "Le SIRET doit comporter exactement 14 chiffres.", code="siret_format"
-        )
+        raise ValidationError("Le SIRET doit comporter exactement 14 chiffres.", code="siret_format")
     try:
         fr_siret.validate(number)
     except StdnumError:

@@ -103,9 +103,7 @@ class OrganisationQuerySet(models.QuerySet):
     def administered_by(self, user) -> OrganisationQuerySet:
         if not user.is_authenticated:
             return self.none()
-        return self.filter(
-            memberships__user=user, memberships__role__in=Membership.ADMIN_ROLES
-        ).distinct()
+        return self.filter(memberships__user=user, memberships__role__in=Membership.ADMIN_ROLES).distinct()
 
 
 class Organisation(models.Model):
@@ -172,6 +170,16 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean_fields(self, exclude=None) -> None:
+        # Identifiers are typed with spaces and dots: compact them before length checks.
+        if self.siret:
+            self.siret = normalise_siret(self.siret)
+        if self.vat_number:
+            self.vat_number = normalise_vat(self.vat_number)
+        if self.national_id:
+            self.national_id = self.national_id.strip().upper()
+        super().clean_fields(exclude=exclude)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         country = str(self.country)
@@ -192,19 +200,15 @@ class Organisation(models.Model):
                     "européenne : indiquez l'identifiant national."
                 )
         if self.siret and "siret" not in errors:
-            self.siret = normalise_siret(self.siret)
             try:
                 validate_siret(self.siret)
             except ValidationError as exc:
                 errors["siret"] = exc.messages[0]
         if self.vat_number and "vat_number" not in errors:
-            self.vat_number = normalise_vat(self.vat_number)
             try:
                 validate_vat(self.vat_number, country)
             except ValidationError as exc:
                 errors["vat_number"] = exc.messages[0]
-        if self.national_id:
-            self.national_id = self.national_id.strip().upper()
         if errors:
             raise ValidationError(errors)
 
@@ -253,7 +257,13 @@ class Membership(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(
-                    role__in=["buyer_admin", "buyer_agent", "commission_member", "company_admin", "company_member"]
+                    role__in=[
+                        "buyer_admin",
+                        "buyer_agent",
+                        "commission_member",
+                        "company_admin",
+                        "company_member",
+                    ]
                 ),
                 name="membership_role_valid",
             ),
@@ -339,6 +349,9 @@ class RecoveryCode(models.Model):
     class Meta:
         verbose_name = "code de secours"
 
+    def __str__(self) -> str:
+        return f"code de secours de {self.user_id}"
+
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self) -> ApiTokenQuerySet:
@@ -365,5 +378,3 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-

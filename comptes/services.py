@@ -300,7 +300,11 @@ def _totp_attempt(*, device: TOTPDevice, code: str, request: HttpRequest | None)
         result = TotpResult.LOCKED
     device.save(update_fields=["failed_attempts", "locked_until"])
     journal.record(
-        {TotpResult.WRONG: "2fa.failed", TotpResult.REPLAYED: "2fa.replayed", TotpResult.LOCKED: "2fa.locked"}[result],
+        {
+            TotpResult.WRONG: "2fa.failed",
+            TotpResult.REPLAYED: "2fa.replayed",
+            TotpResult.LOCKED: "2fa.locked",
+        }[result],
         actor=device.user,
         target=device.user,
         payload={"ip": client_ip(request)},
@@ -310,8 +314,10 @@ def _totp_attempt(*, device: TOTPDevice, code: str, request: HttpRequest | None)
 
 def totp_check(*, user: User, code: str, request: HttpRequest | None = None) -> None:
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().select_related("user").get(
-            user=user, confirmed_at__isnull=False
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .select_related("user")
+            .get(user=user, confirmed_at__isnull=False)
         )
         result = _totp_attempt(device=device, code=code, request=request)
     if result is not TotpResult.OK:
@@ -332,7 +338,9 @@ def recovery_code_use(*, user: User, code: str, request: HttpRequest | None = No
             recovery.save(update_fields=["used_at"])
             remaining = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
             journal.record(
-                "2fa.recovery_used", actor=user, target=user,
+                "2fa.recovery_used",
+                actor=user,
+                target=user,
                 payload={"ip": client_ip(request), "remaining": remaining},
             )
     if recovery is None:
@@ -423,7 +431,10 @@ def buyer_create(*, name: str, siret: str, created_by: User, address: str = "") 
     organisation = Organisation(kind=Organisation.Kind.BUYER, name=name, siret=siret, address=address)
     _validate_and_save(organisation)
     journal.record(
-        "organisation.created", actor=created_by, organisation=organisation, target=organisation,
+        "organisation.created",
+        actor=created_by,
+        organisation=organisation,
+        target=organisation,
         payload={"kind": organisation.kind, "siret": organisation.siret},
     )
     return organisation
@@ -440,9 +451,7 @@ def _require_admin(*, organisation: Organisation, user: User) -> None:
 
 def _require_role_allowed(*, organisation: Organisation, role: str) -> None:
     if role not in organisation.allowed_roles():
-        raise ApplicationError(
-            "Ce rôle n'existe pas pour ce type d'organisation.", code="role_invalid"
-        )
+        raise ApplicationError("Ce rôle n'existe pas pour ce type d'organisation.", code="role_invalid")
 
 
 def invitation_create(
@@ -455,9 +464,7 @@ def invitation_create(
         _require_admin(organisation=organisation, user=invited_by)
         _require_role_allowed(organisation=organisation, role=role)
         if Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
-            raise ApplicationError(
-                "Cette personne est déjà membre de l'organisation.", code="already_member"
-            )
+            raise ApplicationError("Cette personne est déjà membre de l'organisation.", code="already_member")
         # A new invitation to the same address replaces the pending one.
         Invitation.objects.pending().filter(organisation=organisation, email__iexact=email).update(
             revoked_at=timezone.now()
@@ -472,7 +479,10 @@ def invitation_create(
             expires_at=timezone.now() + settings.INVITATION_VALIDITY,
         )
         journal.record(
-            "invitation.created", actor=invited_by, organisation=organisation, target=invitation,
+            "invitation.created",
+            actor=invited_by,
+            organisation=organisation,
+            target=invitation,
             payload={"email": email, "role": role},
         )
         transaction.on_commit(lambda: _invitation_send(invitation=invitation, token=token))
@@ -503,13 +513,15 @@ def invitation_from_token(token: str) -> Invitation:
     if invitation.accepted_at is not None:
         raise ApplicationError(
             "Cette invitation a déjà été acceptée. Connectez-vous pour accéder à l'organisation.",
-            code="already_accepted", status=410,
+            code="already_accepted",
+            status=410,
         )
     if invitation.expires_at <= timezone.now():
         raise ApplicationError(
             "Cette invitation a expiré. Demandez à l'administrateur de l'organisation de vous "
             "en envoyer une nouvelle.",
-            code="expired", status=410,
+            code="expired",
+            status=410,
         )
     return invitation
 
@@ -521,7 +533,8 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     if invitation.email.lower() != user.email.lower():
         raise ApplicationError(
             f"Cette invitation est adressée à {invitation.email} : connectez-vous avec ce compte.",
-            code="wrong_account", status=403,
+            code="wrong_account",
+            status=403,
         )
     try:
         with transaction.atomic():
@@ -529,7 +542,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
                 user=user, organisation=invitation.organisation, role=invitation.role
             )
     except IntegrityError:
-        raise ApplicationError("Vous êtes déjà membre de cette organisation.", code="already_member") from None
+        raise ApplicationError(
+            "Vous êtes déjà membre de cette organisation.", code="already_member"
+        ) from None
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
@@ -538,16 +553,17 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         user.email_verified_at = timezone.now()
         user.save(update_fields=["email_verified_at"])
     journal.record(
-        "invitation.accepted", actor=user, organisation=invitation.organisation, target=membership,
+        "invitation.accepted",
+        actor=user,
+        organisation=invitation.organisation,
+        target=membership,
         payload={"role": membership.role, "invitation": invitation.pk},
     )
     return membership
 
 
 @transaction.atomic
-def invitation_accept_new_account(
-    *, token: str, first_name: str, last_name: str, password: str
-) -> User:
+def invitation_accept_new_account(*, token: str, first_name: str, last_name: str, password: str) -> User:
     invitation = invitation_from_token(token)
     if User.objects.filter(email__iexact=invitation.email).exists():
         raise ApplicationError(
@@ -555,7 +571,9 @@ def invitation_accept_new_account(
             code="duplicate_email",
         )
     user = User(
-        email=invitation.email, first_name=first_name.strip(), last_name=last_name.strip(),
+        email=invitation.email,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
         email_verified_at=timezone.now(),
     )
     user.set_password(password)
@@ -573,7 +591,10 @@ def invitation_revoke(*, invitation: Invitation, revoked_by: User) -> None:
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     journal.record(
-        "invitation.revoked", actor=revoked_by, organisation=invitation.organisation, target=invitation,
+        "invitation.revoked",
+        actor=revoked_by,
+        organisation=invitation.organisation,
+        target=invitation,
         payload={"email": invitation.email},
     )
 
@@ -583,14 +604,14 @@ def _require_other_admin(membership: Membership) -> None:
         organisation=membership.organisation, role__in=Membership.ADMIN_ROLES
     ).exclude(pk=membership.pk)
     if not others.exists():
-        raise ApplicationError(
-            "L'organisation doit garder au moins un administrateur.", code="last_admin"
-        )
+        raise ApplicationError("L'organisation doit garder au moins un administrateur.", code="last_admin")
 
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, changed_by: User) -> Membership:
-    membership = Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+    )
     _require_admin(organisation=membership.organisation, user=changed_by)
     _require_role_allowed(organisation=membership.organisation, role=role)
     if membership.role == role:
@@ -601,21 +622,29 @@ def membership_change_role(*, membership: Membership, role: str, changed_by: Use
     membership.role = role
     membership.save(update_fields=["role"])
     journal.record(
-        "membership.role_changed", actor=changed_by, organisation=membership.organisation,
-        target=membership, payload={"user": membership.user.email, "from": old_role, "to": role},
+        "membership.role_changed",
+        actor=changed_by,
+        organisation=membership.organisation,
+        target=membership,
+        payload={"user": membership.user.email, "from": old_role, "to": role},
     )
     return membership
 
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, removed_by: User) -> None:
-    membership = Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.select_for_update().select_related("organisation", "user").get(pk=membership.pk)
+    )
     _require_admin(organisation=membership.organisation, user=removed_by)
     if membership.is_admin:
         _require_other_admin(membership)
     journal.record(
-        "membership.removed", actor=removed_by, organisation=membership.organisation,
-        target=membership, payload={"user": membership.user.email, "role": membership.role},
+        "membership.removed",
+        actor=removed_by,
+        organisation=membership.organisation,
+        target=membership,
+        payload={"user": membership.user.email, "role": membership.role},
     )
     membership.delete()
 
@@ -628,7 +657,9 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     secret = "mo_" + secrets.new_url_token()
     token = ApiToken(user=user, name=name.strip(), prefix=secret[:10], token_hash=secrets.digest(secret))
     _validate_and_save(token)
-    journal.record("api_token.created", actor=user, target=token, payload={"name": token.name, "prefix": token.prefix})
+    journal.record(
+        "api_token.created", actor=user, target=token, payload={"name": token.name, "prefix": token.prefix}
+    )
     return token, secret
 
 

@@ -22,7 +22,9 @@ def provisioning_uri(secret: str, account: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """Inline SVG with a title for screen readers."""
-    return segno.make(uri, error="m").svg_inline(scale=5, title="QR code à scanner avec votre application d'authentification")
+    return segno.make(uri, error="m").svg_inline(
+        scale=5, title="QR code à scanner avec votre application d'authentification"
+    )
 
 
 def matching_step(secret: str, code: str, *, at: float | None = None) -> int | None:

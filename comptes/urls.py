@@ -25,7 +25,11 @@ urlpatterns = [
         organisations.invitation_revoke,
         name="invitation_revoke",
     ),
-    path("organisations/<int:pk>/membres/<int:membership_pk>/role/", organisations.membership_role, name="membership_role"),
+    path(
+        "organisations/<int:pk>/membres/<int:membership_pk>/role/",
+        organisations.membership_role,
+        name="membership_role",
+    ),
     path(
         "organisations/<int:pk>/membres/<int:membership_pk>/retirer/",
         organisations.membership_remove,

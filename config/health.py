@@ -22,7 +22,7 @@ def _broker() -> dict:
         return {"ok": True, "mode": "eager"}
     from config.celery import app
 
-    with app.connection_for_write() as conn:
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return {"ok": True, "mode": "broker"}
 
@@ -50,4 +50,6 @@ def healthz(request):
         except Exception as exc:  # noqa: BLE001  a health check reports every failure
             results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     healthy = all(r["ok"] for r in results.values())
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503
+    )

@@ -7,7 +7,15 @@ from .models import JournalEntry
 class JournalEntryAdmin(admin.ModelAdmin):
     """Read-only: the journal is append-only, even for platform administrators."""
 
-    list_display = ("seq", "created_at", "action", "actor_label", "organisation_label", "target_type", "target_id")
+    list_display = (
+        "seq",
+        "created_at",
+        "action",
+        "actor_label",
+        "organisation_label",
+        "target_type",
+        "target_id",
+    )
     list_filter = ("action",)
     search_fields = ("action", "actor_label", "organisation_label", "target_id")
     ordering = ("-seq",)

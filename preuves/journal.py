@@ -130,24 +130,29 @@ def verify() -> VerificationResult:
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
-    for entry in JournalEntry.objects.order_by("id").iterator(chunk_size=2000):
+    for entry in JournalEntry.objects.order_by("seq").iterator(chunk_size=2000):
         if entry.seq != expected_seq:
             return VerificationResult(
-                False, count, prev_hash,
+                False,
+                count,
+                prev_hash,
                 f"entrée n° {entry.seq} trouvée à la place attendue de l'entrée n° {expected_seq} "
                 "(entrée supprimée ou déplacée)",
                 entry.seq,
             )
         if entry.prev_hash != prev_hash:
             return VerificationResult(
-                False, count, prev_hash,
-                f"entrée n° {entry.seq} : le hash précédent ne correspond pas à l'entrée n° "
-                f"{entry.seq - 1}",
+                False,
+                count,
+                prev_hash,
+                f"entrée n° {entry.seq} : le hash précédent ne correspond pas à l'entrée n° {entry.seq - 1}",
                 entry.seq,
             )
         if _hash_of(entry) != entry.hash:
             return VerificationResult(
-                False, count, prev_hash,
+                False,
+                count,
+                prev_hash,
                 f"entrée n° {entry.seq} : son contenu a été modifié (hash recalculé différent)",
                 entry.seq,
             )
@@ -158,9 +163,11 @@ def verify() -> VerificationResult:
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if (head_seq, head_hash) != (count, prev_hash):
         return VerificationResult(
-            False, count, prev_hash,
-            f"la tête du journal annonce {head_seq} entrées mais la chaîne en compte {count} "
-            "(entrées finales supprimées)",
+            False,
+            count,
+            prev_hash,
+            f"entrée n° {count + 1} manquante : la tête du journal annonce {head_seq} entrées "
+            f"mais la chaîne en compte {count} (entrées finales supprimées)",
             count + 1,
         )
     return VerificationResult(True, count, prev_hash)

@@ -41,3 +41,6 @@ class JournalHead(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="journal_head_single_row")]
+
+    def __str__(self) -> str:
+        return f"tête du journal : n° {self.seq}"

@@ -31,9 +31,9 @@ class UserFactory(factory.django.DjangoModelFactory):
         staff = factory.Trait(is_staff=True, is_superuser=True)
 
     @factory.post_generation
-    def totp(obj, create, extracted, **kwargs):
+    def totp(self, create, extracted, **kwargs):
         if extracted:
-            TOTPDevice.objects.create(user=obj, secret=totp.new_secret(), confirmed_at=timezone.now())
+            TOTPDevice.objects.create(user=self, secret=totp.new_secret(), confirmed_at=timezone.now())
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -45,7 +45,9 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     siret = factory.Sequence(_siret)
 
     class Params:
-        buyer = factory.Trait(kind=Organisation.Kind.BUYER, name=factory.Sequence(lambda n: f"Commune n° {n}"))
+        buyer = factory.Trait(
+            kind=Organisation.Kind.BUYER, name=factory.Sequence(lambda n: f"Commune n° {n}")
+        )
         foreign = factory.Trait(country="DE", siret=None, vat_number="DE136695976")
 
 

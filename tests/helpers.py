@@ -1,5 +1,6 @@
 """Helpers shared by the tests (not fixtures)."""
 
+import html
 import time
 
 import pyotp
@@ -21,3 +22,7 @@ def totp_code(user, *, offset_steps: int = 0) -> str:
     user.totp_device.refresh_from_db()
     return pyotp.TOTP(user.totp_device.secret).at(time.time() + offset_steps * 30)
 
+
+def text(response) -> str:
+    """The page as a person reads it: HTML entities (&#x27; …) decoded."""
+    return html.unescape(response.content.decode())

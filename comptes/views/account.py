@@ -23,7 +23,9 @@ def account(request):
         "device": device if device and device.confirmed_at else None,
         "recovery_left": user.recovery_codes.filter(used_at__isnull=True).count(),
         "two_factor_required": user.requires_two_factor(),
-        "pending_invitations": Invitation.objects.pending().filter(email__iexact=user.email).select_related("organisation"),
+        "pending_invitations": Invitation.objects.pending()
+        .filter(email__iexact=user.email)
+        .select_related("organisation"),
         "new_token": request.session.pop("new_api_token", None),
     }
     return render(request, "comptes/account.html", context)
@@ -52,7 +54,9 @@ def totp_enrol(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            codes = services.totp_enrolment_confirm(request=request, user=user, code=form.cleaned_data["code"])
+            codes = services.totp_enrolment_confirm(
+                request=request, user=user, code=form.cleaned_data["code"]
+            )
         except ApplicationError as exc:
             form.add_error("code", exc.message)
             status = 400

@@ -16,7 +16,9 @@ from ..forms import CodeForm, LoginForm, RegistrationForm, ResendVerificationFor
 
 def _safe_next(request, default: str = "comptes:account") -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return default
 
@@ -28,10 +30,15 @@ def register(request):
         data = form.cleaned_data
         try:
             user = services.company_register(
-                email=data["email"], password=data["password1"],
-                first_name=data["first_name"], last_name=data["last_name"],
-                organisation_name=data["organisation_name"], country=data["country"],
-                siret=data["siret"], vat_number=data["vat_number"], national_id=data["national_id"],
+                email=data["email"],
+                password=data["password1"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                organisation_name=data["organisation_name"],
+                country=data["country"],
+                siret=data["siret"],
+                vat_number=data["vat_number"],
+                national_id=data["national_id"],
                 request=request,
             )
         except ApplicationError as exc:
@@ -58,7 +65,12 @@ def verify_email(request, token: str):
     try:
         services.email_verify(token=token)
     except ApplicationError as exc:
-        return render(request, "comptes/verify_email.html", {"error": exc.message, "form": ResendVerificationForm()}, status=exc.status)
+        return render(
+            request,
+            "comptes/verify_email.html",
+            {"error": exc.message, "form": ResendVerificationForm()},
+            status=exc.status,
+        )
     messages.success(request, "Votre adresse e-mail est confirmée : vous pouvez vous connecter.")
     return redirect("comptes:login")
 
@@ -103,7 +115,12 @@ def login_view(request):
     return render(
         request,
         "comptes/login.html",
-        {"form": form, "next": request.GET.get("next", ""), "show_resend": show_resend, "resend_form": ResendVerificationForm()},
+        {
+            "form": form,
+            "next": request.GET.get("next", ""),
+            "show_resend": show_resend,
+            "resend_form": ResendVerificationForm(),
+        },
         status=status,
     )
 
@@ -112,7 +129,9 @@ def login_view(request):
 def login_code(request):
     user = services.pending_login_user(request)
     if user is None:
-        messages.warning(request, "Votre session de connexion a expiré : saisissez à nouveau vos identifiants.")
+        messages.warning(
+            request, "Votre session de connexion a expiré : saisissez à nouveau vos identifiants."
+        )
         return redirect("comptes:login")
     form = CodeForm(request.POST or None)
     status = 200

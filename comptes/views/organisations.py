@@ -22,7 +22,10 @@ def organisation_detail(request, pk: int):
     context = {
         "organisation": organisation,
         "is_admin": is_admin,
-        "members": [(m, RoleForm(organisation=organisation, initial={"role": m.role}, prefix=f"m{m.pk}")) for m in members],
+        "members": [
+            (m, RoleForm(organisation=organisation, initial={"role": m.role}, prefix=f"m{m.pk}"))
+            for m in members
+        ],
         "invitations": organisation.invitations.select_related("invited_by")[:50] if is_admin else [],
         "invite_form": InvitationForm(organisation=organisation) if is_admin else None,
     }
@@ -37,15 +40,19 @@ def invitation_create(request, pk: int):
     if form.is_valid():
         try:
             services.invitation_create(
-                organisation=organisation, email=form.cleaned_data["email"],
-                role=form.cleaned_data["role"], invited_by=request.user,
+                organisation=organisation,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=request.user,
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, f"Invitation envoyée à {form.cleaned_data['email']}.")
     else:
-        messages.error(request, "Invitation non envoyée : " + " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(
+            request, "Invitation non envoyée : " + " ".join(e for errs in form.errors.values() for e in errs)
+        )
     return redirect("comptes:organisation", pk=organisation.pk)
 
 
@@ -71,7 +78,9 @@ def membership_role(request, pk: int, membership_pk: int):
     form = RoleForm(request.POST, organisation=organisation, prefix=f"m{membership.pk}")
     if form.is_valid():
         try:
-            services.membership_change_role(membership=membership, role=form.cleaned_data["role"], changed_by=request.user)
+            services.membership_change_role(
+                membership=membership, role=form.cleaned_data["role"], changed_by=request.user
+            )
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
@@ -116,7 +125,11 @@ def invitation(request, token: str):
             else:
                 messages.success(request, f"Vous avez rejoint {membership.organisation}.")
                 return redirect("comptes:organisation", pk=membership.organisation_id)
-        return render(request, "comptes/invitation.html", {"invitation": invitation, "wrong_account": user.email.lower() != invitation.email.lower()})
+        return render(
+            request,
+            "comptes/invitation.html",
+            {"invitation": invitation, "wrong_account": user.email.lower() != invitation.email.lower()},
+        )
     has_account = User.objects.filter(email__iexact=invitation.email).exists()
     form = InvitationAccountForm(request.POST or None) if not has_account else None
     status = 200
@@ -124,8 +137,10 @@ def invitation(request, token: str):
         if form.is_valid():
             try:
                 services.invitation_accept_new_account(
-                    token=token, first_name=form.cleaned_data["first_name"],
-                    last_name=form.cleaned_data["last_name"], password=form.cleaned_data["password1"],
+                    token=token,
+                    first_name=form.cleaned_data["first_name"],
+                    last_name=form.cleaned_data["last_name"],
+                    password=form.cleaned_data["password1"],
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
@@ -141,8 +156,11 @@ def invitation(request, token: str):
     return render(
         request,
         "comptes/invitation.html",
-        {"invitation": invitation, "form": form, "has_account": has_account, "login_form": LoginForm(initial={"username": invitation.email})},
+        {
+            "invitation": invitation,
+            "form": form,
+            "has_account": has_account,
+            "login_form": LoginForm(initial={"username": invitation.email}),
+        },
         status=status,
     )
-
-

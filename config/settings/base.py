@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "dsfr",
     "widget_tweaks",
     "django_countries",
@@ -223,7 +224,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "API publique de la plateforme. Authentification par session ou par jeton personnel "
         "(en-tête `Authorization: Bearer <jeton>`, créé depuis la page « Mon compte »). "
-        "Toute erreur a la même forme : `{\"error\": {\"code\", \"message\", \"details\"}}`."
+        'Toute erreur a la même forme : `{"error": {"code", "message", "details"}}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -243,3 +244,6 @@ LOGGING = {
 }
 
 ADMIN_URL = env("ADMIN_URL", default="gestion/")
+
+# DSFR: mark the optional fields, not the required ones (the design system's current rule).
+DSFR_MARK_OPTIONAL_FIELDS = True

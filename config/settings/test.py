@@ -1,6 +1,7 @@
 """Test settings: the suite runs on SQLite by default and on PostgreSQL + Redis in CI."""
 
 import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import env
@@ -27,3 +28,8 @@ AXES_FAILURE_LIMIT = 5
 LANGUAGE_CODE = "fr"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 SITE_URL = env("SITE_URL", default="http://testserver")
+# Static files come from the apps' folders (runserver, live_server): no collectstatic here.
+MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]
+# A file, not memory, for SQLite: a Celery worker process can then share the test database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / "profil-test.sqlite3")}

@@ -16,7 +16,11 @@ from preuves import journal
 
 DEMO_PASSWORD = "demo-marches-2026"  # noqa: S105  printed on purpose: demo only
 
-BUYER = {"name": "Ville de Démoville", "siret": "21750000800016", "address": "1 place de la Mairie, 75000 Démoville"}
+BUYER = {
+    "name": "Ville de Démoville",
+    "siret": "21750000800016",
+    "address": "1 place de la Mairie, 75000 Démoville",
+}
 COMPANIES = [
     {"name": "Durand Bâtiment SARL", "siret": "44030256000014"},
     {"name": "Martin Informatique SAS", "siret": "51204578200012"},
@@ -45,7 +49,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        users = {email: self._user(email, first, last, staff=org is None) for email, first, last, org, _, _ in PEOPLE}
+        users = {
+            email: self._user(email, first, last, staff=org is None)
+            for email, first, last, org, _, _ in PEOPLE
+        }
         platform_admin = users["admin@plateforme.demo"]
         buyer = Organisation.objects.filter(siret=BUYER["siret"]).first() or services.buyer_create(
             name=BUYER["name"], siret=BUYER["siret"], address=BUYER["address"], created_by=platform_admin
@@ -56,24 +63,39 @@ class Command(BaseCommand):
                 siret=company["siret"], defaults={"name": company["name"], "kind": Organisation.Kind.COMPANY}
             )
             if created:
-                journal.record("organisation.created", organisation=organisation, target=organisation, payload={"via": "demo"})
+                journal.record(
+                    "organisation.created",
+                    organisation=organisation,
+                    target=organisation,
+                    payload={"via": "demo"},
+                )
             companies.append(organisation)
         rows = []
         for email, _, _, org_key, role, with_totp in PEOPLE:
             user = users[email]
-            organisation = buyer if org_key == "buyer" else (companies[org_key] if org_key is not None else None)
+            organisation = (
+                buyer if org_key == "buyer" else (companies[org_key] if org_key is not None else None)
+            )
             if organisation is not None:
                 membership, created = Membership.objects.get_or_create(
                     user=user, organisation=organisation, defaults={"role": role}
                 )
                 if created:
                     journal.record(
-                        "membership.added", organisation=organisation, target=membership,
+                        "membership.added",
+                        organisation=organisation,
+                        target=membership,
                         payload={"user": email, "role": role, "via": "demo"},
                     )
             secret = self._totp(user) if with_totp else ""
-            rows.append((email, organisation.name if organisation else "Plateforme (administration)",
-                         Membership.Role(role).label if role else "Administrateur de la plateforme", secret))
+            rows.append(
+                (
+                    email,
+                    organisation.name if organisation else "Plateforme (administration)",
+                    Membership.Role(role).label if role else "Administrateur de la plateforme",
+                    secret,
+                )
+            )
         self._print(rows)
 
     def _user(self, email: str, first: str, last: str, *, staff: bool) -> User:
@@ -104,7 +126,8 @@ class Command(BaseCommand):
         out.write(self.style.SUCCESS("Données de démonstration prêtes."))
         out.write(f"Mot de passe de tous les comptes : {DEMO_PASSWORD}")
         out.write("Second facteur : ajoutez la clé TOTP dans une application d'authentification,")
-        out.write("ou affichez le code courant avec : .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('CLÉ').now())\"")
+        out.write("ou affichez le code courant avec :")
+        out.write("  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('CLÉ').now())\"")
         out.write("")
         width = max(len(r[0]) for r in rows)
         for email, organisation, role, secret in rows:

@@ -16,7 +16,5 @@ class Command(BaseCommand):
             if not result.ok:
                 raise CommandError(f"Journal rompu : {result.error}")
             self.stdout.write(
-                self.style.SUCCESS(
-                    f"Journal intègre : {result.count} entrées, tête {result.head_hash}"
-                )
+                self.style.SUCCESS(f"Journal intègre : {result.count} entrées, tête {result.head_hash}")
             )

@@ -1,0 +1,65 @@
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from comptes.models import Organisation
+from preuves.models import JournalEntry
+from tests.factories import MembershipFactory, UserFactory
+from tests.helpers import login_as
+
+pytestmark = pytest.mark.django_db
+ADMIN = "/" + settings.ADMIN_URL
+
+
+def test_admin_redirects_to_platform_login(client):
+    response = client.get(ADMIN, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("comptes:login") + "?next=" + ADMIN
+
+
+def test_staff_without_second_factor_session_is_kept_out(client):
+    staff = UserFactory(staff=True, totp=True)
+    login_as(client, staff, verified=False)
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_non_staff_is_kept_out(client):
+    login_as(client, MembershipFactory(buyer_admin=True, user__totp=True).user)
+    response = client.get(ADMIN)
+    assert response.status_code == 302
+
+
+def test_staff_creates_buyer_through_the_service(client):
+    staff = UserFactory(staff=True, totp=True)
+    login_as(client, staff)
+    assert client.get(ADMIN).status_code == 200
+    response = client.post(
+        reverse("admin:comptes_organisation_add"),
+        {
+            "name": "Département de Test",
+            "siret": "21750000800016",
+            "address": "",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    buyer = Organisation.objects.get(siret="21750000800016")
+    assert buyer.kind == Organisation.Kind.BUYER
+    entry = JournalEntry.objects.get(action="organisation.created")
+    assert (entry.actor_id, entry.target_id) == (staff.pk, str(buyer.pk))
+
+
+def test_journal_is_read_only_in_admin(client):
+    staff = UserFactory(staff=True, totp=True)
+    login_as(client, staff)
+    from preuves import journal
+
+    entry = journal.record("test.admin")
+    assert client.get(reverse("admin:preuves_journalentry_changelist")).status_code == 200
+    assert (
+        client.post(
+            reverse("admin:preuves_journalentry_delete", args=[entry.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert JournalEntry.objects.filter(pk=entry.pk).exists()
