@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from .models import Membership
 
@@ -7,7 +8,7 @@ from .models import Membership
 def platform(request) -> dict:
     """Platform identity for the DSFR shell, and the navigation the user's roles open."""
     user = getattr(request, "user", None)
-    nav = [{"label": "Accueil", "url": reverse("home")}]
+    nav = [{"label": _("Accueil"), "url": reverse("home")}]
     memberships = []
     if user is not None and user.is_authenticated:
         memberships = list(
@@ -17,9 +18,9 @@ def platform(request) -> dict:
             {"label": m.organisation.name, "url": reverse("comptes:organisation", args=[m.organisation_id])}
             for m in memberships
         )
-        nav.append({"label": "Mon compte", "url": reverse("comptes:account")})
+        nav.append({"label": _("Mon compte"), "url": reverse("comptes:account")})
         if user.is_staff:
-            nav.append({"label": "Administration", "url": reverse("admin:index")})
+            nav.append({"label": _("Administration"), "url": reverse("admin:index")})
     path = request.path if request is not None else ""
     for item in nav:
         item["current"] = item["url"] == path
@@ -28,7 +29,7 @@ def platform(request) -> dict:
         "SITE_CONFIG": {
             "site_title": settings.PLATFORM_NAME,
             "site_tagline": settings.PLATFORM_TAGLINE,
-            "footer_description": (
+            "footer_description": _(
                 "Plateforme libre de dématérialisation des marchés publics : consultations, "
                 "dépôts chiffrés dans le navigateur, preuves de dépôt vérifiables."
             ),

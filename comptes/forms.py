@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from dsfr.forms import DsfrBaseForm
 
@@ -92,10 +93,11 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
 class LoginForm(DsfrBaseForm):
     # Named "username" so that django-axes counts failures per account.
     username = forms.EmailField(
-        label="Adresse e-mail", widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True})
+        label=_("Adresse e-mail"),
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
     )
     password = forms.CharField(
-        label="Mot de passe",
+        label=_("Mot de passe"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
