@@ -58,18 +58,20 @@ def _journal_triggers_allow_test_flush(django_db_blocker):
     from django.db import connections
 
     triggers = importlib.import_module("preuves.migrations.0002_journal_append_only")
-    ops = connections["default"].ops
-    original = ops.sql_flush
+    # Patched on the class: with Playwright's event loop running, Django hands out other
+    # connection objects (context-local), and each must behave the same.
+    ops_class = type(connections["default"].ops)
+    original = ops_class.sql_flush
 
-    def sql_flush(style, tables, **kwargs):
-        statements = original(style, tables, **kwargs)
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
         if "preuves_journalentry" not in tables:
             return statements
-        if ops.connection.vendor == "postgresql":
+        if self.connection.vendor == "postgresql":
             toggle = "ALTER TABLE preuves_journalentry {} TRIGGER USER;"
             return [toggle.format("DISABLE"), *statements, toggle.format("ENABLE")]
         return [*triggers.SQLITE_BACKWARD, *statements, *triggers.SQLITE_FORWARD]
 
-    ops.sql_flush = sql_flush
+    ops_class.sql_flush = sql_flush
     yield
-    ops.sql_flush = original
+    ops_class.sql_flush = original

@@ -33,8 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.forms",
     "dsfr",
+    # After dsfr, so that django-dsfr's form templates take precedence over Django's.
+    "django.forms",
     "widget_tweaks",
     "django_countries",
     "rest_framework",

@@ -1,5 +1,6 @@
 """Test settings: the suite runs on SQLite by default and on PostgreSQL + Redis in CI."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -32,4 +33,7 @@ SITE_URL = env("SITE_URL", default="http://testserver")
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]
 # A file, not memory, for SQLite: a Celery worker process can then share the test database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / "profil-test.sqlite3")}
+    # One file per test run, so two runs side by side never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"profil-test-{os.getpid()}.sqlite3")
+    }
