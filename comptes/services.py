@@ -164,6 +164,28 @@ def email_verification_resend(*, email: str) -> None:
         email_verification_send(user=user)
 
 
+# --- Password reset --------------------------------------------------------------------
+
+
+@transaction.atomic
+def password_reset_requested(*, email: str, request: HttpRequest | None = None) -> None:
+    """Journaled whether or not the address is known; the page says the same either way."""
+    email = email.strip().lower()
+    journal.record(
+        "auth.password_reset_requested",
+        target=User.objects.filter(email__iexact=email).first(),
+        payload={"email": email, "ip": client_ip(request)},
+    )
+
+
+def password_reset_completed(*, user: User, request: HttpRequest | None = None) -> None:
+    """Called inside the reset's transaction. A new password also lifts a login lockout."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    AxesProxyHandler.reset_attempts(username=user.email)
+    journal.record("auth.password_reset", actor=user, target=user, payload={"ip": client_ip(request)})
+
+
 # --- Login, second factor ------------------------------------------------------------
 
 
@@ -400,7 +422,7 @@ def totp_disable(*, user: User) -> None:
     if user.requires_two_factor():
         raise ApplicationError(
             "La double authentification est obligatoire pour les acheteurs, les membres de "
-            "commission et les administrateurs : elle ne peut pas être désactivée.",
+            "commission et les administrateurs de la plateforme : elle ne peut pas être désactivée.",
             code="two_factor_required",
             status=403,
         )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, auth, organisations
+from .views import account, auth, organisations, password
 
 app_name = "comptes"
 
@@ -11,6 +11,16 @@ urlpatterns = [
     path("connexion/", auth.login_view, name="login"),
     path("connexion/code/", auth.login_code, name="login_code"),
     path("deconnexion/", auth.logout_view, name="logout"),
+    path("mot-de-passe/", password.PasswordResetRequestView.as_view(), name="password_reset"),
+    path("mot-de-passe/envoye/", password.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "mot-de-passe/nouveau/<uidb64>/<token>/",
+        password.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "mot-de-passe/modifie/", password.PasswordResetCompleteView.as_view(), name="password_reset_complete"
+    ),
     path("compte/", account.account, name="account"),
     path("compte/profil/", account.profile, name="profile"),
     path("compte/double-authentification/", account.totp_enrol, name="totp_enrol"),
