@@ -40,7 +40,7 @@ class MeView(APIView):
     )
     def get(self, request):
         user = request.user
-        user.memberships_list = list(Membership.objects.filter(user=user).select_related("organisation"))
+        memberships = Membership.objects.filter(user=user).select_related("organisation")
         data = MeOutputSerializer(
             {
                 "id": user.pk,
@@ -48,7 +48,7 @@ class MeView(APIView):
                 "first_name": user.first_name,
                 "last_name": user.last_name,
                 "has_two_factor": user.has_two_factor,
-                "memberships": user.memberships_list,
+                "memberships": memberships,
             }
         ).data
         return Response(data)

@@ -3,7 +3,7 @@ from django.utils import timezone
 from stdnum import luhn
 
 from comptes import totp
-from comptes.models import ApiToken, Membership, Organisation, TOTPDevice, User
+from comptes.models import Membership, Organisation, TOTPDevice, User
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -71,13 +71,3 @@ class MembershipFactory(factory.django.DjangoModelFactory):
             role=Membership.Role.COMMISSION_MEMBER,
             organisation=factory.SubFactory(OrganisationFactory, buyer=True),
         )
-
-
-class ApiTokenFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ApiToken
-
-    user = factory.SubFactory(UserFactory)
-    name = "script"
-    prefix = "mo_xxxxxxx"
-    token_hash = factory.Sequence(lambda n: f"{n:064x}")

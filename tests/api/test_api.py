@@ -112,3 +112,12 @@ def test_schema_and_docs_are_public_and_local():
 
 def test_schema_validates(capsys):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_me_query_count(django_assert_max_num_queries):
+    user = UserFactory()
+    for _ in range(5):
+        MembershipFactory(user=user)
+    _, secret = api_token_create(user=user, name="t")
+    with django_assert_max_num_queries(4):
+        assert len(Client().get("/api/v1/me/", headers=bearer(secret)).json()["memberships"]) == 5
