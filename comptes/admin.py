@@ -2,12 +2,17 @@
 (password + second factor), and buyer organisations are created through the service so the
 creation is validated and journaled."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from config.errors import ApplicationError
 
 from .models import ApiToken, Invitation, Membership, Organisation, User
-from .services import SESSION_2FA_VERIFIED, buyer_create
+from .services import SESSION_2FA_VERIFIED, buyer_create, invitation_create
 
 
 def _admin_has_permission(request) -> bool:
@@ -39,6 +44,15 @@ class MembershipInline(admin.TabularInline):
         return False
 
 
+class StaffInvitationForm(forms.Form):
+    email = forms.EmailField(label="Adresse e-mail")
+    role = forms.ChoiceField(label="Rôle")
+
+    def __init__(self, *args, organisation: Organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(r, Membership.Role(r).label) for r in organisation.allowed_roles()]
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "siret", "vat_number", "country", "created_at")
@@ -63,6 +77,37 @@ class OrganisationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        invite = self.admin_site.admin_view(self.invite_view)
+        return [path("<int:pk>/inviter/", invite, name="comptes_organisation_invite"), *super().get_urls()]
+
+    def invite_view(self, request, pk: int):
+        """A new buyer has no member yet: platform staff invite its first administrator."""
+        organisation = get_object_or_404(Organisation, pk=pk)
+        initial = {"role": organisation.allowed_roles()[0]}
+        form = StaffInvitationForm(request.POST or None, organisation=organisation, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                invitation_create(
+                    organisation=organisation,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    invited_by=request.user,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"Invitation envoyée à {form.cleaned_data['email']}.")
+                return redirect("admin:comptes_organisation_change", organisation.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Inviter une personne dans « {organisation} »",
+            "form": form,
+            "organisation": organisation,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/comptes/organisation/invite.html", context)
 
 
 @admin.register(User)

@@ -30,18 +30,13 @@ from .models import (
     TOTPDevice,
     User,
 )
+from .network import client_ip
 
 EMAIL_VERIFICATION_SALT = "comptes.email-verification"
 RECOVERY_CODE_COUNT = 10
 SESSION_2FA_VERIFIED = "2fa_verified"
 SESSION_PENDING_LOGIN = "pending_login"
 PENDING_LOGIN_MAX_AGE = 300
-
-
-def client_ip(request: HttpRequest | None) -> str:
-    if request is None:
-        return ""
-    return request.META.get("REMOTE_ADDR", "")
 
 
 # --- Registration and e-mail verification --------------------------------------------
@@ -480,10 +475,12 @@ def invitation_create(
     *, organisation: Organisation, email: str, role: str, invited_by: User
 ) -> tuple[Invitation, str]:
     """Invite someone by e-mail. Returns the invitation and its secret token, which is sent
-    by e-mail and never stored in clear."""
+    by e-mail and never stored in clear. Organisation admins invite into their organisation;
+    platform staff invite into any (that is how a new buyer gets its first administrator)."""
     email = email.strip().lower()
     with transaction.atomic():
-        _require_admin(organisation=organisation, user=invited_by)
+        if not invited_by.is_staff:
+            _require_admin(organisation=organisation, user=invited_by)
         _require_role_allowed(organisation=organisation, role=role)
         if Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
             raise ApplicationError("Cette personne est déjà membre de l'organisation.", code="already_member")

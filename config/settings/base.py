@@ -131,6 +131,11 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "comptes.views.auth.lockout_response"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "comptes.network.client_ip"
+# Reverse proxies in front of the platform that append to X-Forwarded-For (nginx: 1).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# `manage.py demo` creates accounts with published passwords: never on a real platform.
+DEMO_ALLOWED = False
 
 # Two-factor authentication (TOTP, RFC 6238).
 TOTP_ISSUER = env("TOTP_ISSUER", default=PLATFORM_NAME)
@@ -190,6 +195,9 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# A hung SMTP server must not hold a web worker until gunicorn kills it.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Marchés ouverts <ne-pas-repondre@localhost>")
 
 # --- Celery ---------------------------------------------------------------------------

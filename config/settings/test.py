@@ -8,6 +8,7 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+DEMO_ALLOWED = True
 SECRET_KEY = "test-only-not-secret-0c8a71e4b2d94f6a9e3b"  # noqa: S105
 ALLOWED_HOSTS = ["*"]
 # Argon2 is the real hasher; the suite uses a fast one so hundreds of logins stay quick.

@@ -63,3 +63,36 @@ def test_journal_is_read_only_in_admin(client):
         == 403
     )
     assert JournalEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_staff_invites_first_administrator_of_a_new_buyer(client, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from comptes.models import Invitation
+    from tests.factories import OrganisationFactory
+
+    staff = UserFactory(staff=True, totp=True)
+    buyer = OrganisationFactory(buyer=True)
+    login_as(client, staff)
+    change = client.get(reverse("admin:comptes_organisation_change", args=[buyer.pk]))
+    assert reverse("admin:comptes_organisation_invite", args=[buyer.pk]) in change.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:comptes_organisation_invite", args=[buyer.pk]),
+            {"email": "dgs@commune.fr", "role": "buyer_admin"},
+        )
+    assert response.status_code == 302
+    invitation = Invitation.objects.get()
+    assert (invitation.organisation, invitation.role, invitation.invited_by) == (buyer, "buyer_admin", staff)
+    assert mail.outbox[0].to == ["dgs@commune.fr"]
+    assert JournalEntry.objects.get(action="invitation.created").actor_id == staff.pk
+
+
+def test_demo_refused_outside_local_settings(settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.DEMO_ALLOWED = False
+    with pytest.raises(CommandError, match="démonstration"):
+        call_command("demo")
+    assert not UserFactory._meta.model.objects.exists()

@@ -6,7 +6,8 @@ printed values. Every later capability extends this demo."""
 import base64
 import hashlib
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -49,6 +50,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
+        if not settings.DEMO_ALLOWED:
+            raise CommandError(
+                "Les données de démonstration créent des comptes aux mots de passe publiés : "
+                "refusé avec ces réglages (DEMO_ALLOWED est faux en production)."
+            )
         users = {
             email: self._user(email, first, last, staff=org is None)
             for email, first, last, org, _, _ in PEOPLE
