@@ -2,12 +2,13 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import ApplicationError
 
 from .. import services, totp
+from ..access import get_in_scope_or_404
 from ..forms import ApiTokenForm, ProfileForm, TotpConfirmForm
 from ..models import ApiToken, Invitation, TOTPDevice
 
@@ -114,7 +115,7 @@ def token_create(request):
 @login_required
 @require_POST
 def token_revoke(request, pk: int):
-    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+    token = get_in_scope_or_404(request, ApiToken.objects.filter(user=request.user), pk=pk)
     services.api_token_revoke(token=token, user=request.user)
     messages.success(request, f"Le jeton « {token.name} » est révoqué.")
     return redirect("comptes:account")

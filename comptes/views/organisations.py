@@ -4,19 +4,20 @@ queryset limited to what the user may see, so another organisation's id is a 404
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import ApplicationError
 
 from .. import services
+from ..access import get_in_scope_or_404
 from ..forms import InvitationAccountForm, InvitationForm, LoginForm, RoleForm
 from ..models import Organisation, User
 
 
 @login_required
 def organisation_detail(request, pk: int):
-    organisation = get_object_or_404(Organisation.objects.visible_to(request.user), pk=pk)
+    organisation = get_in_scope_or_404(request, Organisation.objects.visible_to(request.user), pk=pk)
     is_admin = Organisation.objects.administered_by(request.user).filter(pk=pk).exists()
     members = organisation.memberships.select_related("user").order_by("user__last_name", "user__first_name")
     context = {
@@ -35,7 +36,7 @@ def organisation_detail(request, pk: int):
 @login_required
 @require_POST
 def invitation_create(request, pk: int):
-    organisation = get_object_or_404(Organisation.objects.administered_by(request.user), pk=pk)
+    organisation = get_in_scope_or_404(request, Organisation.objects.administered_by(request.user), pk=pk)
     form = InvitationForm(request.POST, organisation=organisation)
     if form.is_valid():
         try:
@@ -59,8 +60,8 @@ def invitation_create(request, pk: int):
 @login_required
 @require_POST
 def invitation_revoke(request, pk: int, invitation_pk: int):
-    organisation = get_object_or_404(Organisation.objects.administered_by(request.user), pk=pk)
-    invitation = get_object_or_404(organisation.invitations, pk=invitation_pk)
+    organisation = get_in_scope_or_404(request, Organisation.objects.administered_by(request.user), pk=pk)
+    invitation = get_in_scope_or_404(request, organisation.invitations.all(), pk=invitation_pk)
     try:
         services.invitation_revoke(invitation=invitation, revoked_by=request.user)
     except ApplicationError as exc:
@@ -73,8 +74,10 @@ def invitation_revoke(request, pk: int, invitation_pk: int):
 @login_required
 @require_POST
 def membership_role(request, pk: int, membership_pk: int):
-    organisation = get_object_or_404(Organisation.objects.administered_by(request.user), pk=pk)
-    membership = get_object_or_404(organisation.memberships.select_related("user"), pk=membership_pk)
+    organisation = get_in_scope_or_404(request, Organisation.objects.administered_by(request.user), pk=pk)
+    membership = get_in_scope_or_404(
+        request, organisation.memberships.select_related("user"), pk=membership_pk
+    )
     form = RoleForm(request.POST, organisation=organisation, prefix=f"m{membership.pk}")
     if form.is_valid():
         try:
@@ -93,8 +96,10 @@ def membership_role(request, pk: int, membership_pk: int):
 @login_required
 @require_POST
 def membership_remove(request, pk: int, membership_pk: int):
-    organisation = get_object_or_404(Organisation.objects.administered_by(request.user), pk=pk)
-    membership = get_object_or_404(organisation.memberships.select_related("user"), pk=membership_pk)
+    organisation = get_in_scope_or_404(request, Organisation.objects.administered_by(request.user), pk=pk)
+    membership = get_in_scope_or_404(
+        request, organisation.memberships.select_related("user"), pk=membership_pk
+    )
     try:
         services.membership_remove(membership=membership, removed_by=request.user)
     except ApplicationError as exc:

@@ -38,6 +38,12 @@ def test_member_sees_own_organisation_not_another(client, company_admin):
         client.get(reverse("comptes:organisation", args=[company_admin.organisation_id])).status_code == 200
     )
     assert client.get(reverse("comptes:organisation", args=[other.organisation_id])).status_code == 404
+    entry = JournalEntry.objects.get(action="access.denied")
+    assert entry.actor_id == company_admin.user_id
+    assert entry.payload["lookup"] == {"pk": str(other.organisation_id)}
+    # An id that does not exist at all is a plain 404, not a security event.
+    assert client.get(reverse("comptes:organisation", args=[999_999])).status_code == 404
+    assert JournalEntry.objects.filter(action="access.denied").count() == 1
 
 
 @pytest.mark.parametrize(
@@ -54,6 +60,7 @@ def test_admin_of_a_cannot_change_b(client, company_admin, name):
     other.refresh_from_db()
     assert other.role == Membership.Role.COMPANY_ADMIN
     assert not Invitation.objects.exists()
+    assert JournalEntry.objects.filter(action="access.denied", actor_id=company_admin.user_id).exists()
 
 
 def test_admin_of_a_cannot_use_own_org_url_with_b_membership(client, company_admin):
