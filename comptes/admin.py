@@ -50,7 +50,7 @@ class StaffInvitationForm(forms.Form):
 
     def __init__(self, *args, organisation: Organisation, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [(r, Membership.Role(r).label) for r in organisation.allowed_roles()]
+        self.fields["role"].choices = organisation.role_choices()
 
 
 @admin.register(Organisation)

@@ -4,8 +4,6 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from dsfr.forms import DsfrBaseForm
 
-from .models import Membership
-
 
 class PasswordPairMixin:
     """Two password fields checked against each other and Django's validators."""
@@ -133,25 +131,17 @@ class ProfileForm(DsfrBaseForm):
     last_name = forms.CharField(label="Nom", max_length=150)
 
 
-class InvitationForm(DsfrBaseForm):
-    email = forms.EmailField(label="Adresse e-mail de la personne invitée")
-    role = forms.ChoiceField(label="Rôle")
-
-    def __init__(self, *args, organisation, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [
-            (role, Membership.Role(role).label) for role in organisation.allowed_roles()
-        ]
-
-
 class RoleForm(DsfrBaseForm):
     role = forms.ChoiceField(label="Rôle")
 
     def __init__(self, *args, organisation, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [
-            (role, Membership.Role(role).label) for role in organisation.allowed_roles()
-        ]
+        self.fields["role"].choices = organisation.role_choices()
+
+
+class InvitationForm(RoleForm):
+    email = forms.EmailField(label="Adresse e-mail de la personne invitée")
+    field_order = ["email", "role"]
 
 
 class InvitationAccountForm(PasswordPairMixin, DsfrBaseForm):

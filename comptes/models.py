@@ -227,6 +227,9 @@ class Organisation(models.Model):
     def allowed_roles(self) -> list[str]:
         return Membership.BUYER_ROLES if self.is_buyer else Membership.COMPANY_ROLES
 
+    def role_choices(self) -> list[tuple[str, str]]:
+        return [(role, Membership.Role(role).label) for role in self.allowed_roles()]
+
 
 class Membership(models.Model):
     """A person's role in an organisation. One role per person and organisation."""

@@ -52,10 +52,9 @@ def _form_errors(form, exc: ApplicationError) -> None:
     """Attach a service's error to the form fields it names, or to the form as a whole."""
     placed = False
     for field, field_errors in exc.details.items():
-        name = {"siret": "siret", "vat_number": "vat_number", "email": "email"}.get(field)
-        if name in form.fields:
+        if field in form.fields:
             for message in field_errors:
-                form.add_error(name, message)
+                form.add_error(field, message)
             placed = True
     if not placed:
         form.add_error(None, exc.message)
@@ -105,10 +104,9 @@ def login_view(request):
             status = exc.status
         else:
             if outcome is services.LoginOutcome.SECOND_FACTOR:
-                code_url = redirect("comptes:login_code")
                 if request.POST.get("next"):
                     request.session["login_next"] = _safe_next(request)
-                return code_url
+                return redirect("comptes:login_code")
             return redirect(_safe_next(request))
     elif form.errors:
         status = 400

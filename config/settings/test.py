@@ -26,7 +26,6 @@ STORAGES = {
 # The test process itself always runs tasks eagerly; tests/test_celery_worker.py starts a
 # real worker against the broker named by CELERY_BROKER_URL.
 CELERY_TASK_ALWAYS_EAGER = True
-AXES_FAILURE_LIMIT = 5
 LANGUAGE_CODE = "fr"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 SITE_URL = env("SITE_URL", default="http://testserver")

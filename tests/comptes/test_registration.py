@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from comptes.models import Membership, Organisation, User
 from preuves.models import JournalEntry
-from tests.factories import PASSWORD, OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory, UserFactory
 from tests.helpers import text
 
 pytestmark = pytest.mark.django_db
@@ -154,4 +154,3 @@ def test_password_is_hashed_with_argon2_in_real_settings():
     from config.settings import base
 
     assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
-    assert PASSWORD  # the factories' password is hashed by the configured hasher
