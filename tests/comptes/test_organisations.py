@@ -222,3 +222,20 @@ def test_organisation_page_query_count(client, company_admin, django_assert_max_
             client.get(reverse("comptes:organisation", args=[company_admin.organisation_id])).status_code
             == 200
         )
+
+
+def test_malformed_invitation_and_role_inputs_change_nothing(client, company_admin, invite):
+    member = MembershipFactory(organisation=company_admin.organisation)
+    login_as(client, company_admin.user)
+    response = invite(company_admin.organisation, "pas-une-adresse", "company_member")
+    assert "Invitation non envoyée" in text(response)
+    assert not Invitation.objects.exists()
+    response = client.post(
+        reverse("comptes:membership_role", args=[company_admin.organisation_id, member.pk]),
+        {f"m{member.pk}-role": "grand_chef"},
+        follow=True,
+    )
+    assert "Rôle invalide pour ce type d'organisation." in text(response)
+    member.refresh_from_db()
+    assert member.role == Membership.Role.COMPANY_MEMBER
+    assert not JournalEntry.objects.filter(action="membership.role_changed").exists()
