@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import errors, views
+from . import errors, marches, views
 
 app_name = "api"
 
@@ -9,5 +9,28 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("v1/me/", views.MeView.as_view(), name="me"),
+    path("v1/consultations/", marches.ConsultationListView.as_view(), name="consultations"),
+    path("v1/consultations/<int:pk>/", marches.ConsultationDetailView.as_view(), name="consultation"),
+    path(
+        "v1/consultations/<int:pk>/documents/",
+        marches.ConsultationDocumentsView.as_view(),
+        name="consultation_documents",
+    ),
+    path("v1/buyer/consultations/", marches.BuyerConsultationListView.as_view(), name="buyer_consultations"),
+    path(
+        "v1/buyer/consultations/<int:pk>/",
+        marches.BuyerConsultationDetailView.as_view(),
+        name="buyer_consultation",
+    ),
+    path(
+        "v1/buyer/consultations/<int:pk>/documents/",
+        marches.BuyerConsultationDocumentsView.as_view(),
+        name="buyer_consultation_documents",
+    ),
+    path(
+        "v1/buyer/consultations/<int:pk>/publish/",
+        marches.BuyerConsultationPublishView.as_view(),
+        name="buyer_consultation_publish",
+    ),
     re_path(r"^.*$", errors.not_found_json),
 ]

@@ -8,12 +8,17 @@ from .models import Membership
 def platform(request) -> dict:
     """Platform identity for the DSFR shell, and the navigation the user's roles open."""
     user = getattr(request, "user", None)
-    nav = [{"label": _("Accueil"), "url": reverse("home")}]
+    nav = [
+        {"label": _("Accueil"), "url": reverse("home")},
+        {"label": _("Consultations"), "url": reverse("marches:search")},
+    ]
     memberships = []
     if user is not None and user.is_authenticated:
         memberships = list(
             Membership.objects.filter(user=user).select_related("organisation").order_by("organisation__name")
         )
+        if any(m.role in (Membership.Role.BUYER_ADMIN, Membership.Role.BUYER_AGENT) for m in memberships):
+            nav.append({"label": _("Mes consultations"), "url": reverse("marches:buyer_list")})
         nav.extend(
             {"label": m.organisation.name, "url": reverse("comptes:organisation", args=[m.organisation_id])}
             for m in memberships

@@ -15,4 +15,9 @@ app.conf.beat_schedule = {
         "task": "preuves.tasks.journal_verify",
         "schedule": 60 * 60 * 24,
     },
+    # The deadline already closes a consultation whenever its state is read; this records it.
+    "consultations-close-expired": {
+        "task": "marches.tasks.close_expired",
+        "schedule": 60,
+    },
 }

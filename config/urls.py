@@ -13,6 +13,7 @@ urlpatterns = [
     path("plan-du-site/", views.sitemap, name="sitemap"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("comptes/", include("comptes.urls")),
+    path("consultations/", include("marches.urls")),
     path("api/", include("api.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

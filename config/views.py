@@ -1,8 +1,19 @@
 from django.shortcuts import render
+from django.utils import timezone
+
+from marches.models import Consultation
+
+LATEST_ON_HOME = 10
 
 
 def home(request):
-    return render(request, "home.html")
+    now = timezone.now()
+    latest = (
+        Consultation.objects.open_for_deposits(now)
+        .select_related("buyer")
+        .order_by("-published_at", "-pk")[:LATEST_ON_HOME]
+    )
+    return render(request, "home.html", {"latest_consultations": latest, "now": now})
 
 
 def accessibility(request):

@@ -4,6 +4,8 @@ import pytest
 
 from .factories import MembershipFactory
 
+pytest_plugins = ["tests.clamav"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _skipped: list[str] = []
 
@@ -48,6 +50,14 @@ def buyer_admin(db):
     return MembershipFactory(buyer_admin=True, user__totp=True)
 
 
+KEPT_ON_FLUSH = {"marches_cpvcode"}
+
+
+@pytest.fixture
+def buyer_agent(db):
+    return MembershipFactory(buyer_agent=True, user__totp=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _journal_triggers_allow_test_flush(django_db_blocker):
     """Transactional tests empty the database between tests (TRUNCATE on PostgreSQL, DELETE on
@@ -64,6 +74,8 @@ def _journal_triggers_allow_test_flush(django_db_blocker):
     original = ops_class.sql_flush
 
     def sql_flush(self, style, tables, **kwargs):
+        # The CPV list is reference data loaded by a migration, like content types: kept.
+        tables = [table for table in tables if table not in KEPT_ON_FLUSH]
         statements = original(self, style, tables, **kwargs)
         if "preuves_journalentry" not in tables:
             return statements

@@ -71,3 +71,119 @@ class MembershipFactory(factory.django.DjangoModelFactory):
             role=Membership.Role.COMMISSION_MEMBER,
             organisation=factory.SubFactory(OrganisationFactory, buyer=True),
         )
+
+
+# --- marches ---------------------------------------------------------------------------------
+
+
+def _cpv(code: str):
+    from marches.models import CpvCode
+
+    return CpvCode.objects.get(code=code)
+
+
+class ConsultationFactory(factory.django.DjangoModelFactory):
+    """A draft consultation of a buyer (built directly, not through the services). Traits:
+    `published` (published two days ago, deadline in 30 days, a DCE version 1 with one file),
+    `closed` (published, deadline passed), `with_lots` (two lots), `with_commission`."""
+
+    class Meta:
+        model = "marches.Consultation"
+        skip_postgeneration_save = True
+
+    buyer = factory.SubFactory(OrganisationFactory, buyer=True)
+    reference = factory.Sequence(lambda n: f"2026-{n:04d}")
+    title = factory.Sequence(lambda n: f"Réfection de la toiture de l'école n° {n}")
+    description = "Travaux de couverture, zinguerie et isolation de la toiture."
+    nature = "works"
+    procedure = "adapted"
+    authority_type = "local"
+    cpv_main = factory.LazyFunction(lambda: _cpv("45261000"))
+    place_code = "35"
+    departement = "35"
+    estimated_value = factory.LazyFunction(lambda: __import__("decimal").Decimal("120000.00"))
+    deadline = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=30))
+    max_deposit_bytes = 500 * 1024**2
+    contact_name = "Service de la commande publique"
+    contact_email = "marches@commune.example.fr"
+    created_by = factory.SubFactory(UserFactory)
+
+    class Params:
+        published = factory.Trait(
+            state="published",
+            published_at=factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(days=2)),
+        )
+        closed = factory.Trait(
+            state="published",
+            published_at=factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(days=40)),
+            deadline=factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(hours=1)),
+        )
+
+    @factory.post_generation
+    def dce(self, create, extracted, **kwargs):
+        """A DCE version 1; published with the consultation, with the files given as
+        {path: bytes} (default: one small règlement de consultation)."""
+        if not create:
+            return
+        from marches.models import DceVersion
+
+        version = DceVersion.objects.create(
+            consultation=self,
+            number=1,
+            created_by=self.created_by,
+            published_at=self.published_at,
+        )
+        files = extracted if extracted is not None else {"RC.pdf": b"%PDF-1.4 reglement de consultation"}
+        for path, content in files.items():
+            add_dce_file(version, path, content)
+
+    @factory.post_generation
+    def search_vector(self, create, extracted, **kwargs):
+        """Indexed for full-text search on PostgreSQL, as the services do."""
+        if create:
+            from marches.services import _refresh_search_vector
+
+            _refresh_search_vector(self)
+
+    @factory.post_generation
+    def with_lots(self, create, extracted, **kwargs):
+        if create and extracted:
+            from decimal import Decimal
+
+            from marches.models import Lot
+
+            Lot.objects.create(
+                consultation=self, number=1, title="Couverture", estimated_value=Decimal(70000)
+            )
+            Lot.objects.create(consultation=self, number=2, title="Isolation", estimated_value=Decimal(50000))
+
+    @factory.post_generation
+    def with_commission(self, create, extracted, **kwargs):
+        """Three commission members with a second factor; the first presides; quorum 2."""
+        if create and extracted:
+            from marches.models import CommissionSeat
+
+            for i in range(3):
+                member = MembershipFactory(
+                    organisation=self.buyer, role=Membership.Role.COMMISSION_MEMBER, user__totp=True
+                ).user
+                CommissionSeat.objects.create(consultation=self, member=member, is_president=i == 0)
+
+
+def add_dce_file(version, path: str, content: bytes, *, scan_status: str = "not_scanned"):
+    import hashlib
+    import io
+
+    from marches import storage
+    from marches.models import DceFile
+
+    sha = hashlib.sha256(content).hexdigest()
+    return DceFile.objects.create(
+        version=version,
+        path=path,
+        size=len(content),
+        sha256=sha,
+        blob=storage.store_blob(io.BytesIO(content), sha),
+        scan_status=scan_status,
+        uploaded_by=version.created_by,
+    )

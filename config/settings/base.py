@@ -5,6 +5,7 @@ the embedded default needs none of them.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "axes",
     "preuves",
     "comptes",
+    "marches",
     "api",
 ]
 
@@ -188,6 +190,18 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Uploaded files: antivirus and archives -------------------------------------------
+# ClamAV's daemon, `unix:///run/clamav/clamd.sock` or `tcp://clamd:3310` (marches/antivirus.py).
+# Empty: files are accepted and shown as « non analysé ». Set: a file is refused while clamd
+# does not answer within CLAMD_TIMEOUT seconds, never accepted unscanned.
+CLAMD_URL = env("CLAMD_URL", default="")
+CLAMD_TIMEOUT = env.int("CLAMD_TIMEOUT", default=60)
+# Limits on a zip archive of tender documents (DCE), counted on the decompressed bytes
+# (marches/archive.py): number of files, total size, compression ratio of each file.
+DCE_MAX_FILES = env.int("DCE_MAX_FILES", default=1000)
+DCE_MAX_TOTAL_BYTES = env.int("DCE_MAX_TOTAL_BYTES", default=1024**3)
+DCE_MAX_COMPRESSION_RATIO = env.int("DCE_MAX_COMPRESSION_RATIO", default=100)
+
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
@@ -256,3 +270,12 @@ ADMIN_URL = env("ADMIN_URL", default="gestion/")
 
 # DSFR: mark the optional fields, not the required ones (the design system's current rule).
 DSFR_MARK_OPTIONAL_FIELDS = True
+
+# --- Consultations (marches) -----------------------------------------------------------------
+# The platform serves consultations at or above this estimated value (€ excl. VAT). The legal
+# obligation to dematerialise starts at €40,000 since 2020-01-01 (marches/rules.py keeps the
+# history); a buyer may dematerialise smaller procedures from this floor on.
+DEMATERIALISATION_THRESHOLD = Decimal(env("DEMATERIALISATION_THRESHOLD", default="25000"))
+# Largest deposit a buyer may allow, and the size proposed by default (bytes).
+DEPOSIT_MAX_BYTES_LIMIT = env.int("DEPOSIT_MAX_BYTES_LIMIT", default=2 * 1024**3)
+DEPOSIT_MAX_BYTES_DEFAULT = env.int("DEPOSIT_MAX_BYTES_DEFAULT", default=500 * 1024**2)

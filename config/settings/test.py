@@ -37,3 +37,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"profil-test-{os.getpid()}.sqlite3")
     }
+# No antivirus unless a test asks for the real clamd (fixture `clamav`, tests/clamav.py): a
+# developer's .env must not change what the suite sees.
+CLAMD_URL = ""

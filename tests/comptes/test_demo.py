@@ -13,13 +13,15 @@ pytestmark = pytest.mark.django_db
 def test_demo_is_idempotent_and_prints_credentials(capsys):
     call_command("demo")
     first = capsys.readouterr().out
+    counts = (Organisation.objects.count(), User.objects.count(), Membership.objects.count())
     call_command("demo")
     assert capsys.readouterr().out == first
+    assert (Organisation.objects.count(), User.objects.count(), Membership.objects.count()) == counts
     assert DEMO_PASSWORD in first
     assert demo_totp_secret("agent@demoville.demo") in first
-    assert Organisation.objects.buyers().count() == 1
+    assert Organisation.objects.buyers().filter(name="Ville de Démoville").exists()
     assert Organisation.objects.companies().count() == 2
-    roles = Membership.objects.filter(organisation__kind="buyer").values_list("role", flat=True)
+    roles = Membership.objects.filter(organisation__name="Ville de Démoville").values_list("role", flat=True)
     assert sorted(roles) == ["buyer_admin", "buyer_agent"] + ["commission_member"] * 3
     assert User.objects.filter(memberships__organisation__kind="company").count() == 3
     assert journal.verify().ok

@@ -1,4 +1,5 @@
-"""`python manage.py demo`: demo organisations and people, printed with their credentials.
+"""`python manage.py demo`: demo organisations and people, printed with their credentials,
+then demo consultations (marches/demo.py) to search, read and download.
 
 Safe to re-run: it finds what exists and resets the demo passwords and secrets to the
 printed values. Every later capability extends this demo."""
@@ -13,14 +14,29 @@ from django.utils import timezone
 
 from comptes import services
 from comptes.models import Membership, Organisation, TOTPDevice, User
+from config.errors import ApplicationError
+from marches import demo as marches_demo
 from preuves import journal
 
 DEMO_PASSWORD = "demo-marches-2026"  # noqa: S105  printed on purpose: demo only
 
-BUYER = {
-    "name": "Ville de Démoville",
-    "siret": "21750000800016",
-    "address": "1 place de la Mairie, 75000 Démoville",
+# Buyer key → organisation. SIRETs are fictitious but pass the Luhn check (comptes/identifiers.py).
+BUYERS = {
+    "demoville": {
+        "name": "Ville de Démoville",
+        "siret": "21750000800016",
+        "address": "1 place de la Mairie, 75000 Démoville",
+    },
+    "ille-et-vilaine": {
+        "name": "Département de l'Ille-et-Vilaine (démo)",
+        "siret": "22359990300018",
+        "address": "1 avenue de la Préfecture, 35000 Rennes",
+    },
+    "eaux-vallee": {
+        "name": "Syndicat des eaux de la Vallée (démo)",
+        "siret": "25359990600018",
+        "address": "12 quai des Marais, 37400 Amboise",
+    },
 }
 COMPANIES = [
     {"name": "Durand Bâtiment SARL", "siret": "44030256000014"},
@@ -29,11 +45,76 @@ COMPANIES = [
 # (email, first name, last name, organisation key, role, with TOTP)
 PEOPLE = [
     ("admin@plateforme.demo", "Alice", "Admin", None, None, True),
-    ("admin@demoville.demo", "Béatrice", "Lemaire", "buyer", Membership.Role.BUYER_ADMIN, True),
-    ("agent@demoville.demo", "Claude", "Acheteur", "buyer", Membership.Role.BUYER_AGENT, True),
-    ("commission1@demoville.demo", "Denis", "Président", "buyer", Membership.Role.COMMISSION_MEMBER, True),
-    ("commission2@demoville.demo", "Émilie", "Assesseure", "buyer", Membership.Role.COMMISSION_MEMBER, True),
-    ("commission3@demoville.demo", "Fabrice", "Assesseur", "buyer", Membership.Role.COMMISSION_MEMBER, True),
+    ("admin@demoville.demo", "Béatrice", "Lemaire", "demoville", Membership.Role.BUYER_ADMIN, True),
+    ("agent@demoville.demo", "Claude", "Acheteur", "demoville", Membership.Role.BUYER_AGENT, True),
+    (
+        "commission1@demoville.demo",
+        "Denis",
+        "Président",
+        "demoville",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    (
+        "commission2@demoville.demo",
+        "Émilie",
+        "Assesseure",
+        "demoville",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    (
+        "commission3@demoville.demo",
+        "Fabrice",
+        "Assesseur",
+        "demoville",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    ("admin@ille-et-vilaine.demo", "Gaëlle", "Le Goff", "ille-et-vilaine", Membership.Role.BUYER_ADMIN, True),
+    ("agent@ille-et-vilaine.demo", "Yann", "Riou", "ille-et-vilaine", Membership.Role.BUYER_AGENT, True),
+    (
+        "commission1@ille-et-vilaine.demo",
+        "Soizic",
+        "Présidente",
+        "ille-et-vilaine",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    (
+        "commission2@ille-et-vilaine.demo",
+        "Erwan",
+        "Assesseur",
+        "ille-et-vilaine",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    (
+        "commission3@ille-et-vilaine.demo",
+        "Maëlle",
+        "Assesseure",
+        "ille-et-vilaine",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    ("admin@eaux-vallee.demo", "Jacques", "Fontaine", "eaux-vallee", Membership.Role.BUYER_ADMIN, True),
+    ("agent@eaux-vallee.demo", "Karine", "Rivière", "eaux-vallee", Membership.Role.BUYER_AGENT, True),
+    (
+        "commission1@eaux-vallee.demo",
+        "Louis",
+        "Président",
+        "eaux-vallee",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
+    (
+        "commission2@eaux-vallee.demo",
+        "Marion",
+        "Assesseure",
+        "eaux-vallee",
+        Membership.Role.COMMISSION_MEMBER,
+        True,
+    ),
     ("contact@durand-batiment.demo", "Gérard", "Durand", 0, Membership.Role.COMPANY_ADMIN, False),
     ("chantier@durand-batiment.demo", "Hélène", "Durand", 0, Membership.Role.COMPANY_MEMBER, False),
     ("contact@martin-informatique.demo", "Inès", "Martin", 1, Membership.Role.COMPANY_ADMIN, True),
@@ -60,9 +141,13 @@ class Command(BaseCommand):
             for email, first, last, org, _, _ in PEOPLE
         }
         platform_admin = users["admin@plateforme.demo"]
-        buyer = Organisation.objects.filter(siret=BUYER["siret"]).first() or services.buyer_create(
-            name=BUYER["name"], siret=BUYER["siret"], address=BUYER["address"], created_by=platform_admin
-        )
+        buyers = {
+            key: Organisation.objects.filter(siret=buyer["siret"]).first()
+            or services.buyer_create(
+                name=buyer["name"], siret=buyer["siret"], address=buyer["address"], created_by=platform_admin
+            )
+            for key, buyer in BUYERS.items()
+        }
         companies = []
         for company in COMPANIES:
             organisation, created = Organisation.objects.get_or_create(
@@ -80,7 +165,9 @@ class Command(BaseCommand):
         for email, _, _, org_key, role, with_totp in PEOPLE:
             user = users[email]
             organisation = (
-                buyer if org_key == "buyer" else (companies[org_key] if org_key is not None else None)
+                buyers[org_key]
+                if isinstance(org_key, str)
+                else (companies[org_key] if org_key is not None else None)
             )
             if organisation is not None:
                 membership, created = Membership.objects.get_or_create(
@@ -103,6 +190,13 @@ class Command(BaseCommand):
                 )
             )
         self._print(rows)
+        # Consultations last: they need the buyers' agents and commission members above.
+        try:
+            consultations = marches_demo.load(buyers=buyers)
+        except ApplicationError as exc:  # e.g. CLAMD_URL set but clamd not answering
+            raise CommandError(f"Consultations de démonstration refusées : {exc.message}") from exc
+        for line in marches_demo.summary(consultations):
+            self.stdout.write(line)
 
     def _user(self, email: str, first: str, last: str, *, staff: bool) -> User:
         user = User.objects.filter(email=email).first()
