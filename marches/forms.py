@@ -21,6 +21,7 @@ from comptes.models import Membership, Organisation, User
 
 from . import rules
 from .models import Consultation, CpvCode, departement_of, parse_cpv
+from .services import EDITABLE_FIELDS
 
 PARIS = ZoneInfo("Europe/Paris")
 MB = 2**20
@@ -364,27 +365,8 @@ class ConsultationForm(DeadlinesMixin, DsfrBaseForm):
     def service_fields(self) -> dict:
         """The keyword arguments of consultation_create / consultation_update."""
         data = self.cleaned_data
-        fields = {
-            name: data[name]
-            for name in (
-                "reference",
-                "title",
-                "description",
-                "nature",
-                "procedure",
-                "authority_type",
-                "cpv_main",
-                "place_code",
-                "estimated_value",
-                "deadline",
-                "questions_deadline",
-                "variants_allowed",
-                "two_step_opening",
-                "contact_name",
-                "contact_email",
-                "contact_phone",
-            )
-        }
+        # Every field the services accept; the size is typed in Mo and converted below.
+        fields = {name: data[name] for name in EDITABLE_FIELDS if name != "max_deposit_bytes"}
         fields["max_deposit_bytes"] = data["max_deposit_mb"] * MB
         if self.instance is not None:
             for name in ("deadline", "questions_deadline"):
