@@ -40,7 +40,6 @@ from .errors import ErrorSerializer
 
 PUBLIC_TAGS = ["consultations"]
 BUYER_TAGS = ["acheteur"]
-BUYER_STAFF_ROLES = (Membership.Role.BUYER_ADMIN, Membership.Role.BUYER_AGENT)
 
 
 # --- Helpers ----------------------------------------------------------------------------
@@ -544,9 +543,7 @@ class IsBuyerStaff(permissions.BasePermission):
     through `managed_by`, so another buyer's id is a 404."""
 
     def has_permission(self, request, view) -> bool:
-        return Membership.objects.filter(
-            user=request.user, role__in=BUYER_STAFF_ROLES, organisation__kind=Organisation.Kind.BUYER
-        ).exists()
+        return Organisation.objects.staffed_by(request.user).exists()
 
 
 BUYER_PERMISSIONS = [permissions.IsAuthenticated, IsBuyerStaff]
@@ -565,9 +562,7 @@ def _buyer_detail(request, pk: int) -> dict:
 
 
 def _buyer_for_creation(user: User, buyer_id: int | None) -> Organisation:
-    buyers = Organisation.objects.buyers().filter(
-        memberships__user=user, memberships__role__in=BUYER_STAFF_ROLES
-    )
+    buyers = Organisation.objects.staffed_by(user)
     if buyer_id is not None:
         buyer = buyers.filter(pk=buyer_id).first()
         if buyer is None:

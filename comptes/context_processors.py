@@ -17,7 +17,7 @@ def platform(request) -> dict:
         memberships = list(
             Membership.objects.filter(user=user).select_related("organisation").order_by("organisation__name")
         )
-        if any(m.role in (Membership.Role.BUYER_ADMIN, Membership.Role.BUYER_AGENT) for m in memberships):
+        if any(m.role in Membership.BUYER_STAFF_ROLES for m in memberships):
             nav.append({"label": _("Mes consultations"), "url": reverse("marches:buyer_list")})
         nav.extend(
             {"label": m.organisation.name, "url": reverse("comptes:organisation", args=[m.organisation_id])}

@@ -100,6 +100,16 @@ class OrganisationQuerySet(models.QuerySet):
             return self.none()
         return self.filter(memberships__user=user).distinct()
 
+    def staffed_by(self, user) -> OrganisationQuerySet:
+        """Buyers in which the user is an administrator or an agent."""
+        if not user.is_authenticated:
+            return self.none()
+        return (
+            self.buyers()
+            .filter(memberships__user=user, memberships__role__in=Membership.BUYER_STAFF_ROLES)
+            .distinct()
+        )
+
     def administered_by(self, user) -> OrganisationQuerySet:
         if not user.is_authenticated:
             return self.none()
@@ -244,6 +254,8 @@ class Membership(models.Model):
     BUYER_ROLES = [Role.BUYER_ADMIN, Role.BUYER_AGENT, Role.COMMISSION_MEMBER]
     COMPANY_ROLES = [Role.COMPANY_ADMIN, Role.COMPANY_MEMBER]
     ADMIN_ROLES = [Role.BUYER_ADMIN, Role.COMPANY_ADMIN]
+    # Who manages a buyer's consultations (commission members only open bids).
+    BUYER_STAFF_ROLES = [Role.BUYER_ADMIN, Role.BUYER_AGENT]
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")

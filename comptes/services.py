@@ -9,7 +9,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -17,7 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, full_clean_and_save
 from preuves import journal
 
 from . import secrets, totp
@@ -40,18 +39,6 @@ PENDING_LOGIN_MAX_AGE = 300
 
 
 # --- Registration and e-mail verification --------------------------------------------
-
-
-def _validate_and_save(obj) -> None:
-    try:
-        obj.full_clean()
-    except ValidationError as exc:
-        raise ApplicationError(
-            " ".join(m for msgs in exc.message_dict.values() for m in msgs),
-            code="validation",
-            details=exc.message_dict,
-        ) from None
-    obj.save()
 
 
 @transaction.atomic
@@ -85,10 +72,10 @@ def company_register(
         vat_number=vat_number or None,
         national_id=national_id or None,
     )
-    _validate_and_save(organisation)
+    full_clean_and_save(organisation)
     user = User(email=email, first_name=first_name.strip(), last_name=last_name.strip())
     user.set_password(password)
-    _validate_and_save(user)
+    full_clean_and_save(user)
     Membership.objects.create(user=user, organisation=organisation, role=Membership.Role.COMPANY_ADMIN)
     journal.record(
         "account.registered",
@@ -432,7 +419,7 @@ def totp_disable(*, user: User) -> None:
 @transaction.atomic
 def profile_update(*, user: User, first_name: str, last_name: str) -> User:
     user.first_name, user.last_name = first_name.strip(), last_name.strip()
-    _validate_and_save(user)
+    full_clean_and_save(user)
     journal.record("account.profile_updated", actor=user, target=user)
     return user
 
@@ -446,7 +433,7 @@ def buyer_create(*, name: str, siret: str, created_by: User, address: str = "") 
     if not created_by.is_staff:
         raise ApplicationError("Seul un administrateur de la plateforme crée un acheteur.", status=403)
     organisation = Organisation(kind=Organisation.Kind.BUYER, name=name, siret=siret, address=address)
-    _validate_and_save(organisation)
+    full_clean_and_save(organisation)
     journal.record(
         "organisation.created",
         actor=created_by,
@@ -596,7 +583,7 @@ def invitation_accept_new_account(*, token: str, first_name: str, last_name: str
         email_verified_at=timezone.now(),
     )
     user.set_password(password)
-    _validate_and_save(user)
+    full_clean_and_save(user)
     journal.record("account.registered", actor=user, target=user, payload={"via": "invitation"})
     invitation_accept(token=token, user=user)
     return user
@@ -675,7 +662,7 @@ def membership_remove(*, membership: Membership, removed_by: User) -> None:
 def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     secret = "mo_" + secrets.new_url_token()
     token = ApiToken(user=user, name=name.strip(), prefix=secret[:10], token_hash=secrets.digest(secret))
-    _validate_and_save(token)
+    full_clean_and_save(token)
     journal.record(
         "api_token.created", actor=user, target=token, payload={"name": token.name, "prefix": token.prefix}
     )

@@ -25,18 +25,6 @@ from .services import EDITABLE_FIELDS
 
 PARIS = ZoneInfo("Europe/Paris")
 MB = 2**20
-BUYER_STAFF_ROLES = (Membership.Role.BUYER_ADMIN, Membership.Role.BUYER_AGENT)
-
-
-def buyers_managed_by(user: User):
-    """The buyer organisations in which the user is an administrator or an agent."""
-    return (
-        Organisation.objects.buyers()
-        .filter(memberships__user=user, memberships__role__in=BUYER_STAFF_ROLES)
-        .distinct()
-    )
-
-
 # --- Fields ---------------------------------------------------------------------------------
 
 
@@ -313,7 +301,7 @@ class ConsultationForm(DeadlinesMixin, DsfrBaseForm):
             "avant d'envoyer un pli plus lourd."
         )
         if instance is None:
-            self.fields["buyer"].queryset = buyers_managed_by(user).order_by("name")
+            self.fields["buyer"].queryset = Organisation.objects.staffed_by(user).order_by("name")
             if self.fields["buyer"].queryset.count() == 1:
                 self.fields["buyer"].widget = forms.HiddenInput()
                 self.fields["buyer"].initial = self.fields["buyer"].queryset.first().pk

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from comptes.models import Membership, Organisation, User
-from config.errors import ApplicationError
+from config.errors import ApplicationError, full_clean_and_save
 from preuves import journal
 
 from . import antivirus, archive, checks, rules, storage, workflow
@@ -58,30 +58,8 @@ AMENDABLE_FIELDS = (
 # --- Helpers ----------------------------------------------------------------------------------
 
 
-def _validation_error(exc: ValidationError) -> ApplicationError:
-    if hasattr(exc, "error_dict"):
-        details = {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
-        message = " ".join(m for msgs in details.values() for m in msgs)
-    else:
-        details = {"__all__": exc.messages}
-        message = " ".join(exc.messages)
-    return ApplicationError(message, code="validation", details=details)
-
-
-def _save(obj, *, exclude: Sequence[str] = ()) -> None:
-    try:
-        obj.full_clean(exclude=list(exclude))
-    except ValidationError as exc:
-        raise _validation_error(exc) from None
-    obj.save()
-
-
 def _require_buyer_staff(user: User, buyer: Organisation) -> None:
-    if not Membership.objects.filter(
-        user=user,
-        organisation=buyer,
-        role__in=[Membership.Role.BUYER_ADMIN, Membership.Role.BUYER_AGENT],
-    ).exists():
+    if not Organisation.objects.staffed_by(user).filter(pk=buyer.pk).exists():
         raise ApplicationError(
             "Seuls les administrateurs et agents de l'acheteur peuvent gérer ses consultations.",
             code="forbidden",
@@ -139,7 +117,7 @@ def consultation_create(
         raise ApplicationError(f"Champs inconnus : {', '.join(sorted(unknown))}.", code="validation")
     fields.setdefault("max_deposit_bytes", settings.DEPOSIT_MAX_BYTES_DEFAULT)
     consultation = Consultation(buyer=buyer, created_by=created_by, **fields)
-    _save(consultation)
+    full_clean_and_save(consultation)
     consultation.cpv_additional.set(_distinct_additional(consultation, cpv_additional))
     DceVersion.objects.create(consultation=consultation, number=1, created_by=created_by)
     journal.record(
@@ -180,7 +158,7 @@ def consultation_update(
     consultation.updated_at = timezone.now()
     if consultation.lots.exists() and "estimated_value" in fields:
         consultation.estimated_value = checks.total_value(consultation)
-    _save(consultation)
+    full_clean_and_save(consultation)
     if cpv_additional is not None:
         codes = _distinct_additional(consultation, cpv_additional)
         before = sorted(consultation.cpv_additional.values_list("code", flat=True))
@@ -238,7 +216,7 @@ def lots_set(*, consultation: Consultation, updated_by: User, lots: Sequence[Lot
         try:
             lot.full_clean()
         except ValidationError as exc:
-            error = _validation_error(exc)
+            error = ApplicationError.from_validation_error(exc)
             error.message = f"Lot {item.number} : {error.message}"
             raise error from None
         lot.save()
@@ -246,7 +224,7 @@ def lots_set(*, consultation: Consultation, updated_by: User, lots: Sequence[Lot
     if created:
         consultation.estimated_value = sum((lot.estimated_value for lot in created), Decimal(0))
         consultation.updated_at = timezone.now()
-        _save(consultation)
+        full_clean_and_save(consultation)
     journal.record(
         "consultation.lots_set",
         actor=updated_by,
@@ -309,7 +287,7 @@ def commission_set(
     ]
     consultation.quorum = quorum
     consultation.updated_at = timezone.now()
-    _save(consultation)
+    full_clean_and_save(consultation)
     journal.record(
         "consultation.commission_set",
         actor=updated_by,
@@ -404,7 +382,7 @@ def consultation_amend(
     if "deadline" in changed:
         _check_amended_deadline(consultation, now)
     consultation.updated_at = now
-    _save(consultation)
+    full_clean_and_save(consultation)
     version.note = note.strip()
     _dce_version_freeze(version, amended_by, now)
     journal.record(
@@ -683,7 +661,7 @@ def _dce_store(consultation: Consultation, added_by: User, incoming: list[_Incom
             else DceFile.ScanStatus.NOT_SCANNED,
             uploaded_by=added_by,
         )
-        _save(dce_file)
+        full_clean_and_save(dce_file)
         created.append(dce_file)
     journal.record(
         "dce.files_added",
@@ -758,7 +736,7 @@ def dce_download_record(
         company_name=company_name.strip(),
         email=email.strip().lower(),
     )
-    _save(download)
+    full_clean_and_save(download)
     journal.record(
         "dce.downloaded",
         actor=user,

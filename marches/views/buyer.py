@@ -26,6 +26,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from comptes.access import get_in_scope_or_404
+from comptes.models import Organisation
 from config.errors import ApplicationError
 
 from .. import checks, services, workflow
@@ -38,7 +39,6 @@ from ..forms import (
     DeclareForm,
     LotFormSet,
     add_service_errors,
-    buyers_managed_by,
     commission_candidates,
 )
 from ..models import Consultation, CpvCode, DceDownload, DceFile, DceVersion, Lot
@@ -59,7 +59,7 @@ def buyer_staff_required(view: Callable) -> Callable:
     @wraps(view)
     @login_required
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not buyers_managed_by(request.user).exists():
+        if not Organisation.objects.staffed_by(request.user).exists():
             return render(request, "marches/buyer/forbidden.html", status=403)
         return view(request, *args, **kwargs)
 
@@ -158,7 +158,11 @@ def buyer_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "marches/buyer/list.html",
-        {"page": page, "several_buyers": buyers_managed_by(request.user).count() > 1, "wide": True},
+        {
+            "page": page,
+            "several_buyers": Organisation.objects.staffed_by(request.user).count() > 1,
+            "wide": True,
+        },
     )
 
 
