@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from config.errors import ApplicationError
+from preuves.admin import ReadOnlyAdmin
 
 from .models import ApiToken, Invitation, Membership, Organisation, User
 from .services import SESSION_2FA_VERIFIED, buyer_create, invitation_create
@@ -142,18 +143,9 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     list_display = ("email", "organisation", "role", "created_at", "expires_at", "accepted_at", "revoked_at")
     search_fields = ("email", "organisation__name")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)

@@ -15,6 +15,16 @@ app.conf.beat_schedule = {
         "task": "preuves.tasks.journal_verify",
         "schedule": 60 * 60 * 24,
     },
+    # The transparency log: a checkpoint whenever the tree grew (appends also ask for one),
+    # and the journal's head anchored in it, so that rewriting the journal shows publicly.
+    "log-checkpoint": {
+        "task": "preuves.tasks.log_checkpoint",
+        "schedule": 60,
+    },
+    "journal-anchor": {
+        "task": "preuves.tasks.journal_anchor",
+        "schedule": 60 * 10,
+    },
     # The deadline already closes a consultation whenever its state is read; this records it.
     "consultations-close-expired": {
         "task": "marches.tasks.close_expired",

@@ -61,13 +61,16 @@ def buyer_agent(db):
 @pytest.fixture(scope="session", autouse=True)
 def _journal_triggers_allow_test_flush(django_db_blocker):
     """Transactional tests empty the database between tests (TRUNCATE on PostgreSQL, DELETE on
-    SQLite), which the journal's append-only triggers rightly refuse. The harness lifts them
-    around that flush only, as the database owner could; every other statement meets them."""
+    SQLite), which the append-only triggers of the journal and of the evidence tables rightly
+    refuse. The harness lifts them around that flush only, as the database owner could; every
+    other statement meets them."""
     import importlib
 
     from django.db import connections
 
-    triggers = importlib.import_module("preuves.migrations.0002_journal_append_only")
+    journal = importlib.import_module("preuves.migrations.0002_journal_append_only")
+    evidence = importlib.import_module("preuves.migrations.0004_proofs_append_only")
+    guarded = {"preuves_journalentry", *evidence.TABLES}
     # Patched on the class: with Playwright's event loop running, Django hands out other
     # connection objects (context-local), and each must behave the same.
     ops_class = type(connections["default"].ops)
@@ -77,12 +80,15 @@ def _journal_triggers_allow_test_flush(django_db_blocker):
         # The CPV list is reference data loaded by a migration, like content types: kept.
         tables = [table for table in tables if table not in KEPT_ON_FLUSH]
         statements = original(self, style, tables, **kwargs)
-        if "preuves_journalentry" not in tables:
+        if not guarded.intersection(tables):
             return statements
         if self.connection.vendor == "postgresql":
-            toggle = "ALTER TABLE preuves_journalentry {} TRIGGER USER;"
-            return [toggle.format("DISABLE"), *statements, toggle.format("ENABLE")]
-        return [*triggers.SQLITE_BACKWARD, *statements, *triggers.SQLITE_FORWARD]
+            disable = [f"ALTER TABLE {table} DISABLE TRIGGER USER;" for table in sorted(guarded)]
+            enable = [f"ALTER TABLE {table} ENABLE TRIGGER USER;" for table in sorted(guarded)]
+            return [*disable, *statements, *enable]
+        backward = [*journal.SQLITE_BACKWARD, *evidence.SQLITE_BACKWARD]
+        forward = [*journal.SQLITE_FORWARD, *evidence.SQLITE_FORWARD]
+        return [*backward, *statements, *forward]
 
     ops_class.sql_flush = sql_flush
     yield

@@ -32,7 +32,13 @@ def worker():
     if not broker:
         pytest.skip("needs a Redis server (Debian package redis-server) named by CELERY_BROKER_URL")
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        # The same key material as the test process: one log key signs every checkpoint.
+        "PREUVES_TEST_KEY_DIR": str(settings.PREUVES_KEY_DIR),
+    }
     env.setdefault("CELERY_RESULT_BACKEND", broker)
     process = subprocess.Popen(
         [
@@ -77,6 +83,30 @@ def test_worker_runs_task_against_the_same_database(worker):
     app.conf.task_always_eager = False
     try:
         result = app.send_task("preuves.tasks.journal_verify", queue=worker)
-        assert result.get(timeout=60) == {"ok": True, "count": 3, "error": ""}
+        assert result.get(timeout=60) == {"ok": True, "count": 3, "anchors": 0, "error": ""}
     finally:
         app.conf.task_always_eager = True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_anchors_the_journal_in_the_transparency_log(worker):
+    """The periodic anchoring task, run by a real worker: a leaf and a signed, timestamped
+    checkpoint that this process verifies with its own copy of the published key."""
+    from config.celery import app
+    from preuves import keys, log, verifier
+    from preuves.models import LogLeaf
+
+    for i in range(2):
+        journal.record("test.worker", payload={"i": i})
+    app.conf.task_always_eager = False
+    try:
+        result = app.send_task("preuves.tasks.journal_anchor", queue=worker)
+        assert result.get(timeout=60) == {"index": 0}
+    finally:
+        app.conf.task_always_eager = True
+    leaf = LogLeaf.objects.get()
+    assert leaf.kind == "journal.head"
+    report = verifier.verify_bundle(
+        log.bundle(0), log_key=keys.material().log_key.public_key(), tsa_ca=[keys.material().ca_cert]
+    )
+    assert report.ok, report.checks

@@ -36,9 +36,21 @@ def test_check_deploy_is_clean():
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="marches.example.fr",
+        TSA_URL="https://tsa.example.eu/tsp",
+        TSA_CA_BUNDLE="/etc/ssl/tsa-ca.pem",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_the_embedded_tsa():
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="marches.example.fr",
+    )
+    assert result.returncode != 0
+    assert "preuves.W001" in result.stderr + result.stdout
 
 
 def test_s3_storage_is_selected_by_one_variable():

@@ -279,3 +279,32 @@ DEMATERIALISATION_THRESHOLD = Decimal(env("DEMATERIALISATION_THRESHOLD", default
 # Largest deposit a buyer may allow, and the size proposed by default (bytes).
 DEPOSIT_MAX_BYTES_LIMIT = env.int("DEPOSIT_MAX_BYTES_LIMIT", default=2 * 1024**3)
 DEPOSIT_MAX_BYTES_DEFAULT = env.int("DEPOSIT_MAX_BYTES_DEFAULT", default=500 * 1024**2)
+
+# --- Proofs (preuves) -------------------------------------------------------------------
+# The platform's own key material, generated on first use and reused afterwards: the local
+# certification authority, the embedded TSA's certificate, the PDF seal certificate and the
+# transparency log's Ed25519 key (preuves/keys.py). Outside the repository; in production a
+# persistent volume readable by the web and worker processes only.
+_DATA_HOME = Path(env("XDG_DATA_HOME", default=str(Path.home() / ".local" / "share")))
+PREUVES_KEY_DIR = Path(env("PREUVES_KEY_DIR", default=str(_DATA_HOME / "marches-ouverts" / "cles")))
+# RFC 3161 time-stamping authority. Empty: the embedded TSA answers in-process (and at
+# POST /preuves/tsa). Set: an external (qualified eIDAS) TSA over HTTP, whose tokens must
+# chain to a certificate of TSA_CA_BUNDLE (PEM). Either way every token is verified first.
+TSA_URL = env("TSA_URL", default="")
+TSA_CA_BUNDLE = env("TSA_CA_BUNDLE", default="")
+TSA_USERNAME = env("TSA_USERNAME", default="")
+TSA_PASSWORD = env("TSA_PASSWORD", default="")
+TSA_TIMEOUT = env.int("TSA_TIMEOUT", default=10)
+# The policy under which the embedded TSA issues tokens, and which every token received must
+# carry (empty: any policy). The default is a UUID-based OID (ITU-T X.667, arc 2.25) minted
+# for this platform; with an external TSA, set it to that TSA's policy.
+TSA_POLICY_OID = env("TSA_POLICY_OID", default="2.25.146584808248700635410071333264935791086")
+# The transparency log's origin line (C2SP checkpoint): names this log in every signed head.
+PREUVES_LOG_ORIGIN = env("PREUVES_LOG_ORIGIN", default=SITE_URL.split("://", 1)[-1] + "/preuves/log")
+# Largest leaf range served by GET /preuves/log/leaves.
+PREUVES_LOG_MAX_LEAVES = 1000
+# Optional seal certificate for PDFs (a qualified seal in production): PEM files. Empty: a
+# seal certificate issued by the local authority of PREUVES_KEY_DIR.
+PDF_SEAL_CERT_FILE = env("PDF_SEAL_CERT_FILE", default="")
+PDF_SEAL_KEY_FILE = env("PDF_SEAL_KEY_FILE", default="")
+PDF_SEAL_CHAIN_FILE = env("PDF_SEAL_CHAIN_FILE", default="")

@@ -16,6 +16,11 @@ ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = tempfile.mkdtemp(prefix="profil-test-media-")
+# Key material of the proofs (CA, TSA, seal, log key): generated once per test run, never a
+# developer's (their .env may name PREUVES_KEY_DIR). A worker started by a test is handed the
+# run's folder through PREUVES_TEST_KEY_DIR.
+PREUVES_KEY_DIR = Path(os.environ.get("PREUVES_TEST_KEY_DIR") or tempfile.mkdtemp(prefix="profil-test-cles-"))
+TSA_URL = ""
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -1,0 +1,183 @@
+"""RFC 3161 client: one code path for the embedded TSA and an external (qualified) one.
+
+`timestamp_digest()` builds a request (random 64-bit nonce, certReq), sends it — in-process
+to preuves/tsa.py when TSA_URL is empty, over HTTP otherwise —, verifies the reply with
+rfc3161-client (status, CMS signature, chain to the configured CA, critical `timeStamping`
+extended key usage, imprint, nonce, policy) and only then stores it as a TimestampToken.
+A reply that fails any check is never stored: the caller gets an ApplicationError.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import rfc3161_client
+from asn1crypto import algos, tsp
+from cryptography import x509
+from django.conf import settings
+from django.db.models import Model
+from django.utils import timezone
+
+from config.errors import ApplicationError
+
+from . import keys
+from . import tsa as embedded_tsa
+from .models import TimestampToken
+
+QUERY_TYPE = "application/timestamp-query"
+REPLY_TYPE = "application/timestamp-reply"
+HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+
+
+class TimestampError(ApplicationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="timestamp", status=502)
+
+
+def ca_certificates() -> list[x509.Certificate]:
+    """The certificates a token must chain to: the local authority for the embedded TSA,
+    TSA_CA_BUNDLE for an external one. Also what GET /preuves/tsa/ca.pem publishes."""
+    if settings.TSA_URL:
+        if not settings.TSA_CA_BUNDLE:
+            raise TimestampError(
+                "TSA_CA_BUNDLE n'est pas renseigné : impossible de vérifier les jetons de l'autorité "
+                "d'horodatage externe."
+            )
+        return x509.load_pem_x509_certificates(Path(settings.TSA_CA_BUNDLE).read_bytes())
+    return [keys.material().ca_cert]
+
+
+def ca_pem() -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return "".join(cert.public_bytes(Encoding.PEM).decode() for cert in ca_certificates())
+
+
+def build_query(hashed_message: bytes, algorithm: str = "sha256") -> tuple[bytes, int]:
+    nonce = secrets.randbits(64)
+    request = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "message_imprint": {
+                "hash_algorithm": algos.DigestAlgorithm({"algorithm": algorithm}),
+                "hashed_message": hashed_message,
+            },
+            "nonce": nonce,
+            "cert_req": True,
+        }
+    )
+    return request.dump(), nonce
+
+
+def exchange(query: bytes) -> bytes:
+    """Send a DER query to the configured authority and return its DER reply, unverified."""
+    if not settings.TSA_URL:
+        return embedded_tsa.respond(query)
+    request = urllib.request.Request(  # noqa: S310 (the URL is the operator's setting)
+        settings.TSA_URL, data=query, method="POST", headers={"Content-Type": QUERY_TYPE}
+    )
+    if settings.TSA_USERNAME:
+        credentials = f"{settings.TSA_USERNAME}:{settings.TSA_PASSWORD}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(credentials).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=settings.TSA_TIMEOUT) as response:  # noqa: S310
+            return response.read(1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        raise TimestampError(f"l'autorité d'horodatage a répondu HTTP {exc.code} ({exc.reason})") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TimestampError(f"l'autorité d'horodatage ne répond pas : {reason}") from None
+
+
+def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None):
+    """Decode and verify a reply; returns rfc3161-client's TimeStampResponse."""
+    try:
+        response = rfc3161_client.decode_timestamp_response(reply)
+    except ValueError:
+        raise TimestampError("réponse d'horodatage illisible (ce n'est pas une TimeStampResp DER)") from None
+    if response.status not in (rfc3161_client.PKIStatus.GRANTED, rfc3161_client.PKIStatus.GRANTED_WITH_MODS):
+        detail = " ".join(response.status_string) or "sans motif"
+        raise TimestampError(f"l'autorité d'horodatage a refusé la requête : {detail}")
+    info = response.tst_info
+    # The checks a person can act on come first, in French; the library then checks them
+    # again, with the signature, the chain and the extended key usage.
+    if nonce is not None and info.nonce != nonce:
+        raise TimestampError(
+            "jeton refusé : son nonce ne correspond pas à la requête (réponse rejouée ou mélangée)"
+        )
+    if settings.TSA_POLICY_OID and info.policy.dotted_string != settings.TSA_POLICY_OID:
+        raise TimestampError(
+            f"jeton refusé : politique {info.policy.dotted_string}, la plateforme attend "
+            f"{settings.TSA_POLICY_OID} (réglage TSA_POLICY_OID)"
+        )
+    if info.message_imprint.message != hashed_message:
+        raise TimestampError("jeton refusé : il horodate une autre empreinte que celle demandée")
+    builder = rfc3161_client.VerifierBuilder()
+    for certificate in ca_certificates():
+        builder = builder.add_root_certificate(certificate)
+    if nonce is not None:
+        builder = builder.nonce(nonce)
+    if settings.TSA_POLICY_OID:
+        builder = builder.policy_id(x509.ObjectIdentifier(settings.TSA_POLICY_OID))
+    try:
+        builder.build().verify(response, hashed_message)
+    except rfc3161_client.VerificationError as exc:
+        raise TimestampError(
+            f"jeton refusé à la vérification de sa signature et de sa chaîne de certificats ({exc})"
+        ) from None
+    return response
+
+
+def timestamp_digest(
+    hashed_message: bytes,
+    *,
+    purpose: str,
+    algorithm: str = "sha256",
+    subject: Model | None = None,
+    subject_type: str = "",
+    subject_id: str = "",
+) -> TimestampToken:
+    """Obtain, verify and store a token over `hashed_message` (already a digest)."""
+    if algorithm not in HASHES or len(hashed_message) != HASHES[algorithm]().digest_size:
+        raise ApplicationError(f"empreinte {algorithm} invalide", code="timestamp")
+    query, nonce = build_query(hashed_message, algorithm)
+    reply = exchange(query)
+    response = verify_reply(reply, hashed_message=hashed_message, nonce=nonce)
+    info = response.tst_info
+    if subject is not None:
+        subject_type = f"{subject._meta.app_label}.{subject._meta.model_name}"
+        subject_id = str(subject.pk)
+    signer = _signer_subject(response)
+    return TimestampToken.objects.create(
+        created_at=timezone.now(),
+        purpose=purpose,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        hash_algorithm=algorithm,
+        hashed_message=hashed_message.hex(),
+        response=reply,
+        response_sha256=hashlib.sha256(reply).hexdigest(),
+        gen_time=info.gen_time.replace(tzinfo=dt.UTC) if info.gen_time.tzinfo is None else info.gen_time,
+        serial_number=str(info.serial_number),
+        tsa_name=signer,
+        policy_oid=info.policy.dotted_string,
+    )
+
+
+def timestamp_data(data: bytes, *, purpose: str, **subject) -> TimestampToken:
+    return timestamp_digest(hashlib.sha256(data).digest(), purpose=purpose, **subject)
+
+
+def _signer_subject(response) -> str:
+    signer = next(iter(response.signed_data.signer_infos))
+    for der in response.signed_data.certificates:
+        certificate = x509.load_der_x509_certificate(der)
+        if certificate.issuer == signer.issuer and certificate.serial_number == signer.serial_number:
+            return certificate.subject.rfc4514_string()
+    return signer.issuer.rfc4514_string()

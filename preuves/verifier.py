@@ -1,0 +1,1655 @@
+"""Standalone verifier of the proofs issued by the platform: anyone can run it.
+
+A bidder, a buyer or a judge must be able to check a receipt without trusting the platform,
+so this one file needs nothing but the Python standard library and `cryptography`:
+
+    python verifier.py PREUVE.json [--log-key CLE.pem] [--tsa-ca AC.pem] [--data FICHIER]
+    python verifier.py --consistency ANCIEN.json NOUVEAU.json PREUVE.json --log-key CLE.pem
+
+The platform imports the same pure functions to build what it publishes, which makes this
+module the single definition of the formats:
+
+- Merkle tree hashes, inclusion and consistency proofs: RFC 9162 §2.1;
+- checkpoints: a C2SP tlog-checkpoint body inside a C2SP signed note, signed with Ed25519;
+- timestamps: RFC 3161 tokens (CMS SignedData, RFC 5652), read with the small DER reader
+  below rather than an ASN.1 library, so that there is nothing else to install or to trust;
+- the JSON proof bundle, checkpoint and consistency-proof files.
+
+Code in English; every message is read by a person, so it is in French.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+BUNDLE_FORMAT = "marches-ouverts/preuve/1"
+LOG_KEY_URL = "/preuves/log/key.pem"
+TSA_CA_URL = "/preuves/tsa/ca.pem"
+MAX_CHAIN_DEPTH = 8
+
+T = TypeVar("T")
+
+
+class VerificationError(Exception):
+    """A proof that does not hold, or input that cannot be read; the message says which, in French."""
+
+
+def _short(digest: bytes) -> str:
+    return digest[:8].hex() + "…"
+
+
+# --- Merkle tree (RFC 9162 §2.1) -------------------------------------------------------------
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """MTH of one leaf: the 0x00 prefix keeps a leaf from ever passing for an inner node."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _check_hashes(what: str, values: Sequence[bytes]) -> None:
+    for position, value in enumerate(values):
+        if not isinstance(value, bytes) or len(value) != 32:
+            raise VerificationError(
+                f"{what} n°{position + 1} : une empreinte SHA-256 de 32 octets est attendue"
+            )
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise VerificationError(f"{name} doit être un entier positif ou nul (reçu : {value!r})")
+
+
+def _inclusion_length(index: int, size: int) -> int:
+    """The number of hashes PATH(index, D[0:size]) holds, following the verifier's own walk."""
+    fn, sn, count = index, size - 1, 0
+    while sn > 0:
+        if fn & 1 == 0 and fn == sn:
+            while fn & 1 == 0 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        fn, sn, count = fn >> 1, sn >> 1, count + 1
+    return count
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes]) -> bytes:
+    """The root that `proof` leads to from the leaf hash at `index` (RFC 9162 §2.1.3.2)."""
+    _check_sizes(rang=index, taille=size)
+    if index >= size:
+        raise VerificationError(
+            f"rang {index} hors de l'arbre : un arbre de taille {size} a les rangs 0 à {size - 1}"
+            if size
+            else f"rang {index} hors de l'arbre : l'arbre de taille 0 est vide"
+        )
+    _check_hashes("empreinte de la feuille", [leaf])
+    _check_hashes("empreinte de la preuve d'inclusion", proof)
+    expected = _inclusion_length(index, size)
+    if len(proof) != expected:
+        raise VerificationError(
+            f"preuve d'inclusion de {len(proof)} empreintes, alors que le rang {index} d'un arbre "
+            f"de taille {size} en demande {expected}"
+        )
+    fn, sn, root = index, size - 1, leaf
+    for sibling in proof:
+        if fn & 1 or fn == sn:
+            root = node_hash(sibling, root)
+            while fn & 1 == 0 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            root = node_hash(root, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    return root
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:
+    computed = root_from_inclusion(index, size, leaf, proof)
+    _check_hashes("racine attendue", [root])
+    if computed != root:
+        raise VerificationError(
+            f"la preuve d'inclusion mène à la racine {_short(computed)} alors que la racine attendue "
+            f"est {_short(root)}"
+        )
+
+
+def _consistency_length(first: int, second: int) -> int:
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    count = 0 if first & (first - 1) == 0 else 1
+    while sn > 0:
+        if fn & 1 == 0 and fn == sn:
+            while fn & 1 == 0 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        fn, sn, count = fn >> 1, sn >> 1, count + 1
+    return count
+
+
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]
+) -> None:
+    """The tree of size `second` extends the one of size `first` (RFC 9162 §2.1.4.2): no leaf
+    of the older tree was changed, removed or reordered."""
+    _check_sizes(first=first, second=second)
+    _check_hashes("racine", [first_root, second_root])
+    _check_hashes("empreinte de la preuve de cohérence", proof)
+    if first == 0:
+        raise VerificationError(
+            "first doit être au moins 1 : un arbre vide n'a rien à prouver (RFC 9162 §2.1.4)"
+        )
+    if first > second:
+        raise VerificationError(f"first ({first}) doit être inférieur ou égal à second ({second})")
+    if first == second:
+        if proof:
+            raise VerificationError(
+                "entre deux arbres de même taille la preuve de cohérence est vide "
+                f"({len(proof)} empreintes reçues)"
+            )
+        if first_root != second_root:
+            raise VerificationError(
+                f"deux racines différentes pour la même taille {first} : {_short(first_root)} et "
+                f"{_short(second_root)}"
+            )
+        return
+    expected = _consistency_length(first, second)
+    if len(proof) != expected:
+        raise VerificationError(
+            f"preuve de cohérence de {len(proof)} empreintes, alors que passer de la taille {first} "
+            f"à {second} en demande {expected}"
+        )
+    path = [first_root, *proof] if first & (first - 1) == 0 else list(proof)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    first_hash = second_hash = path[0]
+    for value in path[1:]:
+        if fn & 1 or fn == sn:
+            first_hash = node_hash(value, first_hash)
+            second_hash = node_hash(value, second_hash)
+            while fn & 1 == 0 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            second_hash = node_hash(second_hash, value)
+        fn, sn = fn >> 1, sn >> 1
+    for computed, expected, size, which in (
+        (first_hash, first_root, first, "l'ancienne"),
+        (second_hash, second_root, second, "la nouvelle"),
+    ):
+        if computed != expected:
+            raise VerificationError(
+                f"la preuve de cohérence mène à {which} racine {_short(computed)} alors que celle du point "
+                f"de contrôle de taille {size} est {_short(expected)} : l'arbre de taille {second} ne "
+                f"prolonge pas celui de taille {first}, l'historique du journal a été réécrit"
+            )
+
+
+# --- Checkpoints: C2SP tlog-checkpoint in a C2SP signed note ---------------------------------
+
+EM_DASH = "\u2014"
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+
+
+def note_body(origin: str, size: int, root: bytes) -> str:
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    """C2SP signed-note key hash of an Ed25519 key (signature type 0x01)."""
+    return hashlib.sha256(name.encode() + b"\n" + b"\x01" + public_key).digest()[:4]
+
+
+def signed_note(body: str, name: str, key_id: bytes, signature: bytes) -> str:
+    return f"{body}\n{EM_DASH} {name} {base64.b64encode(key_id + signature).decode()}\n"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+    note: str
+    body: str
+    signatures: list[tuple[str, bytes, bytes]]
+    tsr: bytes | None
+    created_at: str | None = None
+
+
+_TYPE_NAMES: dict[type, str] = {
+    int: "un entier",
+    str: "une chaîne",
+    dict: "un objet",
+    list: "une liste",
+    bool: "un booléen",
+    float: "un nombre décimal",
+    type(None): "null",
+}
+
+
+def _get(
+    obj: Any, path: str, kind: type[T], *, optional: bool = False, prefix: str = "", owner: str = ""
+) -> T:
+    """The value at a dotted path of parsed JSON, of the given type; errors name the field
+    (`prefix` is the path of `obj` itself, `owner` says whose field it is)."""
+    parts = path.split(".")
+    value = obj
+    for depth, part in enumerate(parts):
+        if not isinstance(value, dict) or value.get(part) is None:
+            if optional and isinstance(value, dict):
+                return None  # type: ignore[return-value]
+            missing = ".".join([prefix, *parts[: depth + 1]] if prefix else parts[: depth + 1])
+            raise VerificationError(f"champ « {missing} »{owner} absent")
+        value = value[part]
+    name = f"{prefix}.{path}" if prefix else path
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        got = _TYPE_NAMES.get(type(value), type(value).__name__)
+        raise VerificationError(f"champ « {name} »{owner} : {_TYPE_NAMES[kind]} est attendu, {got} reçu")
+    return value
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise VerificationError(f"{what} n'est pas du base64 valide ({exc})") from None
+
+
+def _hex(text: str, what: str, *, sizes: Sequence[int] = (32,)) -> bytes:
+    if not re.fullmatch(r"(?:[0-9a-f]{2})+", text):
+        raise VerificationError(f"{what} n'est pas une empreinte hexadécimale en minuscules")
+    value = bytes.fromhex(text)
+    if len(value) not in sizes:
+        expected = " ou ".join(str(size) for size in sizes)
+        raise VerificationError(f"{what} fait {len(value)} octets, {expected} attendus")
+    return value
+
+
+def _parse_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+    """Split a signed note into its text and its signature lines (name, key id, signature)."""
+    if any(ord(char) < 0x20 and char != "\n" for char in note):
+        raise VerificationError("la note contient un caractère de contrôle autre que le saut de ligne")
+    if not note.endswith("\n"):
+        raise VerificationError("la note doit se terminer par un saut de ligne")
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise VerificationError("la note n'a pas de ligne vide séparant le texte des signatures")
+    body, lines = note[: split + 1], note[split + 2 : -1].split("\n")
+    signatures = []
+    for number, line in enumerate(lines, 1):
+        match = re.fullmatch(rf"{EM_DASH} ([^ +]+) ([A-Za-z0-9+/=]+)", line)
+        if not match:
+            raise VerificationError(f"ligne de signature n°{number} de la note mal formée : « {line} »")
+        blob = _b64(match[2], f"la ligne de signature n°{number}")
+        if len(blob) < 5:
+            raise VerificationError(f"ligne de signature n°{number} trop courte ({len(blob)} octets)")
+        signatures.append((match[1], blob[:4], blob[4:]))
+    return body, signatures
+
+
+def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
+    prefix = f"{path}." if path else ""
+    if not isinstance(checkpoint, dict):
+        raise VerificationError(
+            f"le point de contrôle{' « ' + path + ' »' if path else ''} n'est pas un objet JSON"
+        )
+    origin = _get(checkpoint, "origin", str, prefix=path)
+    size = _get(checkpoint, "size", int, prefix=path)
+    root = _hex(_get(checkpoint, "root_hash", str, prefix=path), f"champ « {prefix}root_hash »")
+    note = _get(checkpoint, "note", str, prefix=path)
+    created_at = _get(checkpoint, "created_at", str, optional=True, prefix=path)
+    tsr = None
+    if _get(checkpoint, "timestamp", dict, optional=True, prefix=path) is not None:
+        tsr = _b64(_get(checkpoint, "timestamp.tsr", str, prefix=path), f"le champ « {prefix}timestamp.tsr »")
+    body, signatures = _parse_note(note)
+    lines = body[:-1].split("\n")
+    if len(lines) < 3:
+        raise VerificationError(f"le texte de la note a {len(lines)} lignes, 3 au moins sont attendues")
+    if not lines[0]:
+        raise VerificationError("la première ligne de la note (l'origine du journal) est vide")
+    if not _DECIMAL.fullmatch(lines[1]):
+        raise VerificationError(
+            f"la deuxième ligne de la note (« {lines[1]} ») n'est pas une taille décimale"
+        )
+    note_root = _b64(lines[2], "la troisième ligne de la note (la racine)")
+    if len(note_root) != 32:
+        raise VerificationError(f"la racine de la note fait {len(note_root)} octets, 32 attendus")
+    if lines[0] != origin:
+        raise VerificationError(
+            f"l'origine de la note (« {lines[0]} ») diffère du champ « {prefix}origin » (« {origin} »)"
+        )
+    if int(lines[1]) != size:
+        raise VerificationError(
+            f"la note annonce {lines[1]} feuilles, le champ « {prefix}size » en annonce {size}"
+        )
+    if note_root != root:
+        raise VerificationError(
+            f"la racine de la note ({_short(note_root)}) diffère du champ « {prefix}root_hash » "
+            f"({_short(root)})"
+        )
+    return Checkpoint(origin, size, root, note, body, signatures, tsr, created_at)
+
+
+def parse_checkpoint(checkpoint: dict) -> Checkpoint:
+    """Read a checkpoint JSON object; its fields must agree with the signed note they repeat."""
+    return _parse_checkpoint(checkpoint, "")
+
+
+def _raw_key(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> None:
+    """One signature line in the log's name, by this key, verifies over the note's text."""
+    expected_id = key_id(checkpoint.origin, _raw_key(public_key))
+    named = [sig for sig in checkpoint.signatures if sig[0] == checkpoint.origin]
+    if not named:
+        names = ", ".join(f"« {sig[0]} »" for sig in checkpoint.signatures)
+        raise VerificationError(f"aucune signature au nom de « {checkpoint.origin} » (signataires : {names})")
+    matching = [sig for sig in named if sig[1] == expected_id]
+    if not matching:
+        found = ", ".join(sig[1].hex() for sig in named)
+        raise VerificationError(
+            f"la note est signée avec la clé d'identifiant {found}, la clé fournie a l'identifiant "
+            f"{expected_id.hex()} : ce n'est pas la même clé"
+        )
+    for _, _, signature in matching:
+        try:
+            public_key.verify(signature, checkpoint.body.encode("utf-8"))
+        except InvalidSignature:
+            continue
+        return
+    raise VerificationError("signature Ed25519 de la note invalide : le texte signé a été modifié")
+
+
+def verify_checkpoint(checkpoint: dict, public_key: Ed25519PublicKey) -> Checkpoint:
+    parsed = parse_checkpoint(checkpoint)
+    verify_checkpoint_signature(parsed, public_key)
+    return parsed
+
+
+# --- A small DER reader ----------------------------------------------------------------------
+
+_TAG_NAMES = {
+    0x01: "BOOLEAN",
+    0x02: "INTEGER",
+    0x03: "BIT STRING",
+    0x04: "OCTET STRING",
+    0x05: "NULL",
+    0x06: "OBJECT IDENTIFIER",
+    0x0C: "UTF8String",
+    0x18: "GeneralizedTime",
+    0x30: "SEQUENCE",
+    0x31: "SET",
+    0x80: "[0] implicite",
+    0xA0: "[0]",
+    0xA1: "[1]",
+}
+
+
+def _tag_name(tag: int) -> str:
+    return _TAG_NAMES.get(tag, f"0x{tag:02x}")
+
+
+@dataclass(frozen=True)
+class _Der:
+    tag: int
+    value: bytes
+    raw: bytes
+
+
+def _read(data: bytes, pos: int, what: str) -> tuple[_Der, int]:
+    """One TLV at `pos`, strictly DER: definite, minimal lengths that stay inside `data`."""
+    end = len(data)
+    if pos + 2 > end:
+        raise VerificationError(f"{what} : fin inattendue des données")
+    tag, first = data[pos], data[pos + 1]
+    if tag & 0x1F == 0x1F:
+        raise VerificationError(f"{what} : étiquette ASN.1 à numéro long non prise en charge")
+    start = pos + 2
+    if first == 0x80:
+        raise VerificationError(f"{what} : longueur indéfinie, interdite en DER")
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count > 4:
+            raise VerificationError(f"{what} : longueur codée sur {count} octets, trop grande")
+        if start + count > end:
+            raise VerificationError(f"{what} : longueur tronquée")
+        length = int.from_bytes(data[start : start + count], "big")
+        if length < 0x80 or data[start] == 0:
+            raise VerificationError(f"{what} : longueur non minimale, interdite en DER")
+        start += count
+    if start + length > end:
+        raise VerificationError(
+            f"{what} : la longueur annoncée ({length} octets) dépasse la fin des données "
+            f"({end - start} restants)"
+        )
+    return _Der(tag, data[start : start + length], data[pos : start + length]), start + length
+
+
+def _parse(data: bytes, what: str) -> _Der:
+    node, end = _read(data, 0, what)
+    if end != len(data):
+        raise VerificationError(f"{what} : {len(data) - end} octets en trop après la fin de la structure")
+    return node
+
+
+def _items(node: _Der, what: str) -> list[_Der]:
+    if not node.tag & 0x20:
+        raise VerificationError(f"{what} : structure construite attendue, {_tag_name(node.tag)} reçu")
+    items, pos = [], 0
+    while pos < len(node.value):
+        item, pos = _read(node.value, pos, what)
+        items.append(item)
+    return items
+
+
+def _expect(node: _Der, tag: int, what: str) -> _Der:
+    if node.tag != tag:
+        raise VerificationError(f"{what} : {_tag_name(tag)} attendu, {_tag_name(node.tag)} reçu")
+    return node
+
+
+class _Fields:
+    """The elements of a SEQUENCE read in order, optional ones recognised by their tag."""
+
+    def __init__(self, node: _Der, what: str, tag: int = 0x30) -> None:
+        self.items = _items(_expect(node, tag, what), what)
+        self.pos = 0
+        self.what = what
+
+    def next(self, tag: int, name: str) -> _Der:
+        if self.pos >= len(self.items):
+            raise VerificationError(f"{self.what} : élément « {name} » absent")
+        node = _expect(self.items[self.pos], tag, f"{self.what}, {name}")
+        self.pos += 1
+        return node
+
+    def optional(self, tag: int) -> _Der | None:
+        if self.pos < len(self.items) and self.items[self.pos].tag == tag:
+            self.pos += 1
+            return self.items[self.pos - 1]
+        return None
+
+    def done(self) -> None:
+        if self.pos < len(self.items):
+            extra = _tag_name(self.items[self.pos].tag)
+            raise VerificationError(f"{self.what} : élément inattendu ({extra}) après le dernier champ")
+
+
+def _integer(node: _Der, what: str) -> int:
+    _expect(node, 0x02, what)
+    value = node.value
+    if not value:
+        raise VerificationError(f"{what} : entier vide")
+    if len(value) > 1 and ((value[0] == 0 and value[1] < 0x80) or (value[0] == 0xFF and value[1] >= 0x80)):
+        raise VerificationError(f"{what} : entier non minimal, interdit en DER")
+    return int.from_bytes(value, "big", signed=True)
+
+
+def _oid(node: _Der, what: str) -> str:
+    _expect(node, 0x06, what)
+    arcs, current = [], 0
+    if not node.value or node.value[-1] & 0x80:
+        raise VerificationError(f"{what} : identifiant d'objet tronqué")
+    fresh = True
+    for byte in node.value:
+        if fresh and byte == 0x80:
+            raise VerificationError(f"{what} : identifiant d'objet non minimal")
+        current = current << 7 | byte & 0x7F
+        fresh = not byte & 0x80
+        if fresh:
+            arcs.append(current)
+            current = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def _octets(node: _Der, what: str) -> bytes:
+    return _expect(node, 0x04, what).value
+
+
+def _algorithm(node: _Der, what: str) -> str:
+    """An AlgorithmIdentifier's OID; parameters may only be absent or NULL for the ones we use."""
+    fields = _Fields(node, what)
+    oid = _oid(fields.next(0x06, "algorithm"), what)
+    params = fields.optional(0x05)
+    if params is not None and params.value:
+        raise VerificationError(f"{what} : paramètre NULL non vide")
+    fields.done()
+    return oid
+
+
+def _generalized_time(node: _Der, what: str) -> dt.datetime:
+    _expect(node, 0x18, what)
+    text = node.value.decode("ascii", errors="replace")
+    match = re.fullmatch(r"(\d{14})(?:\.(\d{1,9}))?Z", text)
+    if not match:
+        raise VerificationError(
+            f"{what} : « {text} » n'est pas une date GeneralizedTime UTC (AAAAMMJJhhmmss[.f]Z)"
+        )
+    try:
+        moment = dt.datetime.strptime(match[1], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise VerificationError(f"{what} : « {text} » n'est pas une date valide") from None
+    return moment.replace(microsecond=int((match[2] or "").ljust(6, "0")[:6]))
+
+
+# --- RFC 3161 timestamp tokens ---------------------------------------------------------------
+
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_TST_INFO = "1.2.840.113549.1.9.16.1.4"
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SIGNING_CERTIFICATE = "1.2.840.113549.1.9.16.2.12"
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
+
+_DIGESTS = {
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+_HASH_CLASSES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+_SIGNATURES = {
+    "1.2.840.10045.4.3.2": ("ecdsa", "sha256"),
+    "1.2.840.10045.4.3.3": ("ecdsa", "sha384"),
+    "1.2.840.10045.4.3.4": ("ecdsa", "sha512"),
+    "1.2.840.113549.1.1.11": ("rsa", "sha256"),
+    "1.2.840.113549.1.1.12": ("rsa", "sha384"),
+    "1.2.840.113549.1.1.13": ("rsa", "sha512"),
+    "1.2.840.113549.1.1.1": ("rsa", None),
+}
+_CURVES = {"secp256r1", "secp384r1", "secp521r1"}
+_REFUSED_NAMES = {
+    "1.3.14.3.2.26": "SHA-1",
+    "1.2.840.113549.2.5": "MD5",
+    "2.16.840.1.101.3.4.2.4": "SHA-224",
+    "2.16.840.1.101.3.4.2.8": "SHA3-256",
+    "2.16.840.1.101.3.4.2.9": "SHA3-384",
+    "2.16.840.1.101.3.4.2.10": "SHA3-512",
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+    "1.2.840.10040.4.3": "dsa-with-SHA1",
+    "2.16.840.1.101.3.4.3.2": "dsa-with-SHA256",
+    "1.3.101.112": "Ed25519",
+    "1.3.101.113": "Ed448",
+}
+_STATUSES = {
+    0: "granted",
+    1: "grantedWithMods",
+    2: "rejection",
+    3: "waiting",
+    4: "revocationWarning",
+    5: "revocationNotification",
+}
+_FAILURES = {
+    0: "badAlg",
+    2: "badRequest",
+    5: "badDataFormat",
+    14: "timeNotAvailable",
+    15: "unacceptedPolicy",
+    16: "unacceptedExtension",
+    17: "addInfoNotAvailable",
+    25: "systemFailure",
+}
+
+
+def _digest_name(oid: str, what: str) -> str:
+    if oid not in _DIGESTS:
+        name = _REFUSED_NAMES.get(oid, oid)
+        raise VerificationError(
+            f"{what} : algorithme d'empreinte {name} non accepté (SHA-256, SHA-384 ou SHA-512)"
+        )
+    return _DIGESTS[oid]
+
+
+@dataclass(frozen=True)
+class TimestampInfo:
+    gen_time: dt.datetime
+    serial_number: int
+    policy: str
+    hash_algorithm: str
+    hashed_message: bytes
+    nonce: int | None
+    tsa_name: str
+    signer_certificate: x509.Certificate
+    accuracy: str | None
+
+
+@dataclass(frozen=True)
+class _SignerInfo:
+    sid: _Der
+    digest: str
+    signed_attrs: _Der
+    signature_algorithm: str
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class _TstInfo:
+    policy: str
+    hash_algorithm: str
+    hashed_message: bytes
+    serial_number: int
+    gen_time: dt.datetime
+    accuracy: str | None
+    nonce: int | None
+
+
+def _failure_names(node: _Der) -> str:
+    bits = node.value[1:] if node.value else b""
+    names = [
+        _FAILURES.get(bit, str(bit)) for bit in range(len(bits) * 8) if bits[bit // 8] >> (7 - bit % 8) & 1
+    ]
+    return ", ".join(names)
+
+
+def _token_content_info(tsr: bytes) -> _Der:
+    """The TimeStampToken, from a TimeStampResp (status checked) or as given when bare."""
+    outer = _parse(tsr, "jeton d'horodatage")
+    items = _items(_expect(outer, 0x30, "jeton d'horodatage"), "jeton d'horodatage")
+    if not items or items[0].tag == 0x06:
+        return outer
+    fields = _Fields(outer, "réponse d'horodatage (TimeStampResp)")
+    status = _Fields(fields.next(0x30, "status"), "statut de la réponse d'horodatage")
+    code = _integer(status.next(0x02, "status"), "statut de la réponse d'horodatage")
+    texts = status.optional(0x30)
+    fail_info = status.optional(0x03)
+    status.done()
+    if code not in (0, 1):
+        detail = f"statut {code} ({_STATUSES.get(code, 'inconnu')})"
+        if texts is not None:
+            strings = [item.value.decode("utf-8", errors="replace") for item in _items(texts, "statusString")]
+            detail += " : " + " ; ".join(strings)
+        if fail_info is not None:
+            detail += f" [{_failure_names(fail_info)}]"
+        raise VerificationError(f"l'autorité d'horodatage a refusé la demande : {detail}")
+    token = fields.optional(0x30)
+    fields.done()
+    if token is None:
+        raise VerificationError("la réponse d'horodatage accorde la demande mais ne contient aucun jeton")
+    return token
+
+
+def _signed_data(token: _Der) -> tuple[bytes, list[bytes], _SignerInfo]:
+    """eContent (the DER TSTInfo), the embedded certificates and the single SignerInfo."""
+    content_info = _Fields(token, "jeton d'horodatage (ContentInfo)")
+    content_type = _oid(content_info.next(0x06, "contentType"), "type de contenu du jeton")
+    if content_type != OID_SIGNED_DATA:
+        raise VerificationError(
+            f"le jeton est de type {content_type}, id-signedData ({OID_SIGNED_DATA}) attendu"
+        )
+    wrapper = content_info.next(0xA0, "content")
+    content_info.done()
+    inner = _items(wrapper, "contenu du jeton")
+    if len(inner) != 1:
+        raise VerificationError("contenu du jeton : un seul SignedData attendu")
+    signed = _Fields(inner[0], "SignedData")
+    _integer(signed.next(0x02, "version"), "SignedData, version")
+    _items(signed.next(0x31, "digestAlgorithms"), "SignedData, digestAlgorithms")
+    encap = _Fields(signed.next(0x30, "encapContentInfo"), "encapContentInfo")
+    e_type = _oid(encap.next(0x06, "eContentType"), "encapContentInfo, eContentType")
+    if e_type != OID_TST_INFO:
+        raise VerificationError(
+            f"le contenu signé est de type {e_type}, id-ct-TSTInfo ({OID_TST_INFO}) attendu"
+        )
+    e_wrapper = encap.optional(0xA0)
+    encap.done()
+    if e_wrapper is None:
+        raise VerificationError("le jeton ne contient pas le TSTInfo signé (eContent absent)")
+    e_items = _items(e_wrapper, "eContent")
+    if len(e_items) != 1:
+        raise VerificationError("eContent : une seule OCTET STRING attendue")
+    e_content = _octets(e_items[0], "eContent")
+    cert_set = signed.optional(0xA0)
+    signed.optional(0xA1)
+    signer_infos = _items(signed.next(0x31, "signerInfos"), "SignedData, signerInfos")
+    signed.done()
+    certificates = []
+    if cert_set is not None:
+        certificates = [item.raw for item in _items(cert_set, "certificats du jeton") if item.tag == 0x30]
+    if len(signer_infos) != 1:
+        raise VerificationError(f"le jeton a {len(signer_infos)} signataires, un seul est attendu")
+    info = _Fields(signer_infos[0], "SignerInfo")
+    _integer(info.next(0x02, "version"), "SignerInfo, version")
+    sid = info.optional(0x30) or info.next(0x80, "sid")
+    digest = _digest_name(_algorithm(info.next(0x30, "digestAlgorithm"), "SignerInfo"), "SignerInfo")
+    attrs = info.optional(0xA0)
+    if attrs is None:
+        raise VerificationError("le signataire n'a pas d'attributs signés (signedAttrs), obligatoires ici")
+    sig_alg = _algorithm(info.next(0x30, "signatureAlgorithm"), "SignerInfo, signatureAlgorithm")
+    signature = _octets(info.next(0x04, "signature"), "SignerInfo, signature")
+    info.optional(0xA1)
+    info.done()
+    return e_content, certificates, _SignerInfo(sid, digest, attrs, sig_alg, signature)
+
+
+def _accuracy_text(node: _Der) -> str:
+    fields = _Fields(node, "TSTInfo, accuracy")
+    parts = []
+    seconds = fields.optional(0x02)
+    if seconds is not None:
+        parts.append(f"{_integer(seconds, 'accuracy, seconds')} s")
+    for tag, unit in ((0x80, "ms"), (0x81, "µs")):
+        part = fields.optional(tag)
+        if part is not None:
+            parts.append(f"{_integer(_Der(0x02, part.value, part.raw), 'accuracy')} {unit}")
+    fields.done()
+    return "± " + " ".join(parts) if parts else "± 0 s"
+
+
+def _tst_info(e_content: bytes) -> _TstInfo:
+    fields = _Fields(_parse(e_content, "TSTInfo"), "TSTInfo")
+    version = _integer(fields.next(0x02, "version"), "TSTInfo, version")
+    if version != 1:
+        raise VerificationError(f"TSTInfo de version {version}, la version 1 est attendue")
+    policy = _oid(fields.next(0x06, "policy"), "TSTInfo, policy")
+    imprint = _Fields(fields.next(0x30, "messageImprint"), "TSTInfo, messageImprint")
+    hash_algorithm = _digest_name(
+        _algorithm(imprint.next(0x30, "hashAlgorithm"), "messageImprint"), "messageImprint"
+    )
+    hashed = _octets(imprint.next(0x04, "hashedMessage"), "messageImprint, hashedMessage")
+    imprint.done()
+    if len(hashed) != hashlib.new(hash_algorithm).digest_size:
+        raise VerificationError(
+            f"l'empreinte horodatée fait {len(hashed)} octets, {hash_algorithm} en produit "
+            f"{hashlib.new(hash_algorithm).digest_size}"
+        )
+    serial = _integer(fields.next(0x02, "serialNumber"), "TSTInfo, serialNumber")
+    gen_time = _generalized_time(fields.next(0x18, "genTime"), "TSTInfo, genTime")
+    accuracy = fields.optional(0x30)
+    ordering = fields.optional(0x01)
+    if ordering is not None and len(ordering.value) != 1:
+        raise VerificationError("TSTInfo, ordering : booléen mal formé")
+    nonce = fields.optional(0x02)
+    fields.optional(0xA0)
+    fields.optional(0xA1)
+    fields.done()
+    return _TstInfo(
+        policy,
+        hash_algorithm.upper().replace("SHA", "SHA-"),
+        hashed,
+        serial,
+        gen_time,
+        _accuracy_text(accuracy) if accuracy is not None else None,
+        _integer(nonce, "TSTInfo, nonce") if nonce is not None else None,
+    )
+
+
+def _load_certificate(der: bytes, what: str) -> x509.Certificate:
+    """A certificate, with the parts the checks use read now: `cryptography` parses them
+    lazily, and a malformed field must fail here, as a VerificationError, not mid-check."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _ = cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
+        cert.public_key()
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
+        raise VerificationError(f"{what} illisible ({exc})") from None
+    return cert
+
+
+def _issuer_and_serial(der: bytes, what: str) -> tuple[bytes, int]:
+    """The DER of a certificate's issuer Name and its serial, read from the certificate itself
+    so that the comparison with the SignerInfo is byte for byte."""
+    tbs = _Fields(_Fields(_parse(der, what), what).next(0x30, "tbsCertificate"), what)
+    tbs.optional(0xA0)
+    serial = _integer(tbs.next(0x02, "serialNumber"), what)
+    tbs.next(0x30, "signature")
+    return tbs.next(0x30, "issuer").raw, serial
+
+
+def _signer_certificate(
+    sid: _Der,
+    token_certs: list[tuple[bytes, x509.Certificate]],
+    ca_certs: list[tuple[bytes, x509.Certificate]],
+) -> tuple[bytes, x509.Certificate]:
+    candidates = [*token_certs, *ca_certs]
+    if sid.tag == 0x80:
+        for der, cert in candidates:
+            try:
+                ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+            except (x509.ExtensionNotFound, ValueError):
+                continue
+            if ski == sid.value:
+                return der, cert
+        raise VerificationError(
+            f"certificat du signataire introuvable (identifiant de clé {sid.value.hex()})"
+        )
+    ids = _Fields(sid, "SignerInfo, sid")
+    issuer = ids.next(0x30, "issuer").raw
+    serial = _integer(ids.next(0x02, "serialNumber"), "SignerInfo, sid")
+    ids.done()
+    for der, cert in candidates:
+        if _issuer_and_serial(der, "certificat") == (issuer, serial):
+            return der, cert
+    raise VerificationError(
+        f"certificat du signataire (numéro de série {serial:x}) introuvable dans le jeton et parmi les "
+        "certificats de l'autorité fournis"
+    )
+
+
+def _check_signing_certificate(attr_type: str, value: _Der, signer_der: bytes) -> None:
+    """ESS signingCertificate(V2): the signature covers the hash of the very certificate used."""
+    label = "signingCertificateV2" if attr_type == OID_SIGNING_CERTIFICATE_V2 else "signingCertificate"
+    certs = _items(_expect(_Fields(value, label).next(0x30, "certs"), 0x30, label), label)
+    if not certs:
+        raise VerificationError(f"{label} ne désigne aucun certificat")
+    cert_id = _Fields(certs[0], label)
+    algorithm = "sha1"
+    if attr_type == OID_SIGNING_CERTIFICATE_V2:
+        algorithm_node = cert_id.optional(0x30)
+        algorithm = (
+            "sha256" if algorithm_node is None else _digest_name(_algorithm(algorithm_node, label), label)
+        )
+    cert_hash = _octets(cert_id.next(0x04, "certHash"), label)
+    issuer_serial = cert_id.optional(0x30)
+    cert_id.done()
+    if hashlib.new(algorithm, signer_der).digest() != cert_hash:
+        raise VerificationError(
+            f"{label} désigne un autre certificat que celui du signataire (empreinte {algorithm} différente)"
+        )
+    if issuer_serial is not None:
+        fields = _Fields(issuer_serial, f"{label}, issuerSerial")
+        names = _items(fields.next(0x30, "issuer"), f"{label}, issuer")
+        serial = _integer(fields.next(0x02, "serialNumber"), f"{label}, serialNumber")
+        issuer_der, cert_serial = _issuer_and_serial(signer_der, "certificat du signataire")
+        directory = [_items(name, label) for name in names if name.tag == 0xA4]
+        if serial != cert_serial or not any(len(d) == 1 and d[0].raw == issuer_der for d in directory):
+            raise VerificationError(f"{label} : émetteur ou numéro de série différent de ceux du signataire")
+
+
+def _check_signed_attributes(signer: _SignerInfo, e_content: bytes, signer_der: bytes) -> None:
+    attributes: dict[str, _Der] = {}
+    for attribute in _items(signer.signed_attrs, "attributs signés"):
+        fields = _Fields(attribute, "attribut signé")
+        attr_type = _oid(fields.next(0x06, "attrType"), "attribut signé")
+        values = _items(fields.next(0x31, "attrValues"), f"attribut signé {attr_type}")
+        fields.done()
+        if attr_type in attributes:
+            raise VerificationError(f"attribut signé {attr_type} présent deux fois")
+        if len(values) != 1:
+            raise VerificationError(
+                f"attribut signé {attr_type} : une seule valeur attendue, {len(values)} reçues"
+            )
+        attributes[attr_type] = values[0]
+    if OID_CONTENT_TYPE not in attributes:
+        raise VerificationError("attribut signé contentType absent")
+    if _oid(attributes[OID_CONTENT_TYPE], "attribut contentType") != OID_TST_INFO:
+        raise VerificationError("l'attribut signé contentType n'est pas id-ct-TSTInfo")
+    if OID_MESSAGE_DIGEST not in attributes:
+        raise VerificationError("attribut signé messageDigest absent")
+    if (
+        _octets(attributes[OID_MESSAGE_DIGEST], "attribut messageDigest")
+        != hashlib.new(signer.digest, e_content).digest()
+    ):
+        raise VerificationError(
+            "l'empreinte signée (messageDigest) ne correspond pas au TSTInfo : le contenu du jeton a "
+            "été modifié"
+        )
+    present = [oid for oid in (OID_SIGNING_CERTIFICATE_V2, OID_SIGNING_CERTIFICATE) if oid in attributes]
+    if not present:
+        raise VerificationError("ni signingCertificateV2 ni signingCertificate parmi les attributs signés")
+    for oid in present:
+        _check_signing_certificate(oid, attributes[oid], signer_der)
+
+
+def _check_signature(signer: _SignerInfo, cert: x509.Certificate) -> None:
+    if signer.signature_algorithm not in _SIGNATURES:
+        name = _REFUSED_NAMES.get(signer.signature_algorithm, signer.signature_algorithm)
+        raise VerificationError(f"algorithme de signature {name} non accepté (ECDSA ou RSA PKCS#1 v1.5)")
+    family, digest = _SIGNATURES[signer.signature_algorithm]
+    algorithm = _HASH_CLASSES[digest or signer.digest]()
+    signed = b"\x31" + signer.signed_attrs.raw[1:]
+    key = cert.public_key()
+    try:
+        if family == "ecdsa":
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
+                raise VerificationError(
+                    "signature ECDSA, mais la clé du signataire n'est pas P-256, P-384 ou P-521"
+                )
+            key.verify(signer.signature, signed, ec.ECDSA(algorithm))
+        else:
+            if not isinstance(key, rsa.RSAPublicKey):
+                raise VerificationError("signature RSA, mais la clé du signataire n'est pas une clé RSA")
+            key.verify(signer.signature, signed, padding.PKCS1v15(), algorithm)
+    except InvalidSignature:
+        raise VerificationError(
+            "signature du jeton invalide : les attributs signés ont été modifiés"
+        ) from None
+
+
+def _check_timestamping_usage(cert: x509.Certificate) -> None:
+    try:
+        extension = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        raise VerificationError(
+            "le certificat du signataire n'a pas d'usage étendu (EKU) timeStamping"
+        ) from None
+    if ExtendedKeyUsageOID.TIME_STAMPING not in extension.value:
+        raise VerificationError(
+            "le certificat du signataire n'est pas autorisé à horodater (EKU sans timeStamping)"
+        )
+    if not extension.critical:
+        raise VerificationError(
+            "l'usage étendu (EKU) du certificat du signataire n'est pas critique (RFC 3161 §2.3)"
+        )
+
+
+def _extension(cert: x509.Certificate, kind: type[T]) -> T | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value  # type: ignore[arg-type]
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_chain(
+    signer: x509.Certificate, pool: list[x509.Certificate], anchors: list[x509.Certificate], at: dt.datetime
+) -> list[x509.Certificate]:
+    """Walk issuer links from the signer up to a supplied CA certificate, all valid at genTime."""
+    anchor_ders = {cert.public_bytes(serialization.Encoding.DER) for cert in anchors}
+    chain, cert = [signer], signer
+    for _ in range(MAX_CHAIN_DEPTH):
+        subject = cert.subject.rfc4514_string()
+        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            raise VerificationError(
+                f"le certificat « {subject} » n'était pas valide le {at:%Y-%m-%d %H:%M:%S} UTC (valide du "
+                f"{cert.not_valid_before_utc:%Y-%m-%d} au {cert.not_valid_after_utc:%Y-%m-%d})"
+            )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if der in anchor_ders:
+            return chain
+        issuer = None
+        for candidate in [*anchors, *pool]:
+            if candidate.public_bytes(serialization.Encoding.DER) == der:
+                continue
+            try:
+                cert.verify_directly_issued_by(candidate)
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+                continue
+            issuer = candidate
+            break
+        if issuer is None:
+            raise VerificationError(
+                f"le certificat « {subject} » n'est émis par aucune des autorités de confiance fournies "
+                f"(émetteur annoncé : « {cert.issuer.rfc4514_string()} »)"
+            )
+        constraints = _extension(issuer, x509.BasicConstraints)
+        usage = _extension(issuer, x509.KeyUsage)
+        if constraints is None or not constraints.ca or (usage is not None and not usage.key_cert_sign):
+            raise VerificationError(
+                f"l'émetteur « {issuer.subject.rfc4514_string()} » n'est pas une autorité de certification "
+                "(basicConstraints CA, keyCertSign)"
+            )
+        chain.append(issuer)
+        cert = issuer
+    raise VerificationError(f"chaîne de certificats de plus de {MAX_CHAIN_DEPTH} maillons")
+
+
+def verify_timestamp(
+    tsr: bytes, *, hashed_message: bytes | None, ca_certs: list[x509.Certificate]
+) -> TimestampInfo:
+    """Check an RFC 3161 token entirely: status, CMS signature, signer binding, EKU, chain to
+    `ca_certs` at genTime and, if given, the imprint."""
+    if not isinstance(tsr, bytes | bytearray):
+        raise VerificationError("le jeton d'horodatage doit être donné en octets")
+    token = _token_content_info(bytes(tsr))
+    e_content, cert_ders, signer = _signed_data(token)
+    tst = _tst_info(e_content)
+    if not ca_certs:
+        raise VerificationError("aucun certificat d'autorité d'horodatage de confiance fourni")
+    token_certs = [
+        (der, _load_certificate(der, f"certificat n°{number} du jeton"))
+        for number, der in enumerate(cert_ders, 1)
+    ]
+    anchor_ders = [cert.public_bytes(serialization.Encoding.DER) for cert in ca_certs]
+    anchors = [(der, _load_certificate(der, "certificat d'autorité fourni")) for der in anchor_ders]
+    signer_der, signer_cert = _signer_certificate(signer.sid, token_certs, anchors)
+    _check_signed_attributes(signer, e_content, signer_der)
+    _check_signature(signer, signer_cert)
+    _check_timestamping_usage(signer_cert)
+    _check_chain(signer_cert, [cert for _, cert in token_certs], [cert for _, cert in anchors], tst.gen_time)
+    if hashed_message is not None and hashed_message != tst.hashed_message:
+        raise VerificationError(
+            f"le jeton horodate l'empreinte {_short(tst.hashed_message)} alors que {_short(hashed_message)} "
+            "était attendue : il porte sur d'autres données"
+        )
+    return TimestampInfo(
+        gen_time=tst.gen_time,
+        serial_number=tst.serial_number,
+        policy=tst.policy,
+        hash_algorithm=tst.hash_algorithm,
+        hashed_message=tst.hashed_message,
+        nonce=tst.nonce,
+        tsa_name=signer_cert.subject.rfc4514_string(),
+        signer_certificate=signer_cert,
+        accuracy=tst.accuracy,
+    )
+
+
+# --- Reports ---------------------------------------------------------------------------------
+
+FACT_LABELS = {
+    "leaf_index": "Rang de la feuille",
+    "leaf_type": "Type de la feuille",
+    "origin": "Journal",
+    "tree_size": "Taille de l'arbre",
+    "root_hash": "Racine de l'arbre",
+    "log_key_sha256": "Empreinte SHA-256 de la clé du journal",
+    "checkpoint_gen_time": "Horodatage du point de contrôle",
+    "checkpoint_tsa": "Autorité d'horodatage du point de contrôle",
+    "checkpoint_serial": "Numéro de série du jeton du point de contrôle",
+    "leaf_gen_time": "Horodatage de la feuille",
+    "leaf_tsa": "Autorité d'horodatage de la feuille",
+    "leaf_serial": "Numéro de série du jeton de la feuille",
+    "leaf_accuracy": "Précision de l'horodatage de la feuille",
+    "data_sha256": "Empreinte SHA-256 du fichier fourni",
+    "old_size": "Taille de l'ancien arbre",
+    "old_root": "Ancienne racine",
+    "new_size": "Taille du nouvel arbre",
+    "new_root": "Nouvelle racine",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+    done: bool = True  # False: not attempted, because a check it needs did not pass
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    @property
+    def first_failure(self) -> Check | None:
+        return next((check for check in self.checks if not check.ok), None)
+
+
+class _Checks:
+    """Runs checks in order into a report. A check is given the results of the checks it
+    needs; when one of those did not pass, it is reported as not done instead of run, so
+    that one bad field gives one precise failure rather than a cascade or a crash."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.results: dict[str, Any] = {}
+
+    def run(self, name: str, action: Callable[..., tuple[Any, str]], *needs: str) -> None:
+        missing = [need for need in needs if need not in self.results]
+        if missing:
+            message = f"non vérifié : « {missing[0]} » n'a pas abouti"
+            self.report.checks.append(Check(name, False, message, done=False))
+            return
+        try:
+            value, message = action(*(self.results[need] for need in needs))
+        except VerificationError as exc:
+            self.report.checks.append(Check(name, False, str(exc)))
+            return
+        self.results[name] = value
+        self.report.checks.append(Check(name, True, message))
+
+
+def load_log_key(pem: bytes | str) -> Ed25519PublicKey:
+    """The log's Ed25519 key from a SubjectPublicKeyInfo PEM, as /preuves/log/key.pem serves it."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise VerificationError(f"clé publique PEM illisible ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise VerificationError("la clé du journal doit être une clé Ed25519")
+    return key
+
+
+def load_certificates(pem: bytes | str) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)
+    except ValueError as exc:
+        raise VerificationError(f"certificats PEM illisibles ({exc})") from None
+
+
+def _fingerprint(key: Ed25519PublicKey) -> str:
+    return hashlib.sha256(_raw_key(key)).hexdigest()
+
+
+def _hash_list(obj: Any, path: str) -> list[bytes]:
+    hashes_ = []
+    for position, value in enumerate(_get(obj, path, list)):
+        if not isinstance(value, str):
+            got = _TYPE_NAMES.get(type(value), type(value).__name__)
+            raise VerificationError(f"champ « {path}[{position}] » : une chaîne est attendue, {got} reçu")
+        hashes_.append(_hex(value, f"champ « {path}[{position}] »"))
+    return hashes_
+
+
+def _present(obj: Any, path: str) -> bool:
+    for part in path.split("."):
+        if not isinstance(obj, dict) or obj.get(part) is None:
+            return False
+        obj = obj[part]
+    return True
+
+
+def _describe_token(info: TimestampInfo) -> str:
+    return f"jeton de « {info.tsa_name} », genTime {info.gen_time.isoformat(timespec='milliseconds')}"
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    index: int
+    data: bytes
+    content: dict
+
+
+def _check_format(bundle: Any) -> tuple[str, str]:
+    if not isinstance(bundle, dict):
+        raise VerificationError("le lot de preuve n'est pas un objet JSON")
+    value = _get(bundle, "format", str)
+    if value != BUNDLE_FORMAT:
+        raise VerificationError(f"format « {value} » inconnu : ce vérificateur lit « {BUNDLE_FORMAT} »")
+    return value, f"lot de preuve au format {value}"
+
+
+def _check_leaf(bundle: dict, report: Report) -> tuple[_Leaf, str]:
+    index = _get(bundle, "leaf.index", int)
+    data = _b64(_get(bundle, "leaf.data", str), "le champ « leaf.data »")
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise VerificationError("les données de la feuille ne sont pas de l'UTF-8") from None
+    except ValueError as exc:
+        raise VerificationError(f"les données de la feuille ne sont pas du JSON ({exc})") from None
+    if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+        raise VerificationError("les données de la feuille doivent être un objet JSON avec un champ « type »")
+    report.facts.update(leaf_index=index, leaf_type=content["type"])
+    return _Leaf(index, data, content), f"feuille n°{index} de type « {content['type']} », {len(data)} octets"
+
+
+def _check_leaf_hash(bundle: dict, leaf: _Leaf) -> tuple[bytes, str]:
+    expected = _hex(_get(bundle, "inclusion.leaf_hash", str), "champ « inclusion.leaf_hash »")
+    computed = leaf_hash(leaf.data)
+    if computed != expected:
+        raise VerificationError(
+            f"SHA-256(0x00 ‖ données) vaut {_short(computed)}, la preuve d'inclusion porte sur "
+            f"{_short(expected)}"
+        )
+    return computed, f"SHA-256(0x00 ‖ données) = {computed.hex()}"
+
+
+def _check_index(bundle: dict, leaf: _Leaf) -> tuple[int, str]:
+    index = _get(bundle, "inclusion.index", int)
+    if index != leaf.index:
+        raise VerificationError(
+            f"la preuve d'inclusion porte sur le rang {index}, la feuille a le rang {leaf.index}"
+        )
+    return index, f"rang {index} dans la feuille et dans la preuve d'inclusion"
+
+
+def _check_checkpoint(bundle: dict, report: Report) -> tuple[Checkpoint, str]:
+    point = _parse_checkpoint(_get(bundle, "checkpoint", dict), "checkpoint")
+    report.facts.update(origin=point.origin, tree_size=point.size, root_hash=point.root.hex())
+    return point, f"note bien formée : « {point.origin} », {point.size} feuilles, racine {_short(point.root)}"
+
+
+def _check_size(bundle: dict, point: Checkpoint) -> tuple[int, str]:
+    size = _get(bundle, "inclusion.size", int)
+    if size != point.size:
+        raise VerificationError(
+            f"la preuve d'inclusion est calculée pour un arbre de {size} feuilles, le point de contrôle "
+            f"en compte {point.size}"
+        )
+    return size, f"{size} feuilles dans la preuve d'inclusion et dans le point de contrôle"
+
+
+def _check_inclusion(bundle: dict, leaf: _Leaf, point: Checkpoint) -> tuple[bool, str]:
+    proof = _hash_list(bundle, "inclusion.proof")
+    verify_inclusion(leaf.index, point.size, leaf_hash(leaf.data), proof, point.root)
+    return (
+        True,
+        f"{len(proof)} empreintes mènent de la feuille n°{leaf.index} à la racine {_short(point.root)}",
+    )
+
+
+def _check_log_key(
+    bundle: dict, report: Report, pinned: Ed25519PublicKey | None
+) -> tuple[Ed25519PublicKey, str]:
+    if pinned is not None:
+        report.facts["log_key_sha256"] = _fingerprint(pinned)
+        if _present(bundle, "log_public_key"):
+            try:
+                same = _raw_key(load_log_key(_get(bundle, "log_public_key", str))) == _raw_key(pinned)
+            except VerificationError:
+                same = False
+            if not same:
+                report.warnings.append("la clé du journal incluse dans le lot n'est pas la clé épinglée")
+        return pinned, f"clé épinglée, empreinte SHA-256 {_fingerprint(pinned)}"
+    key = load_log_key(_get(bundle, "log_public_key", str))
+    report.facts["log_key_sha256"] = _fingerprint(key)
+    report.warnings.append(
+        f"la clé du journal provient du lot lui-même : comparez son empreinte SHA-256 ({_fingerprint(key)}) "
+        f"avec celle de la clé publiée à {LOG_KEY_URL}, ou épinglez cette dernière (--log-key)"
+    )
+    return key, f"clé fournie par le lot, empreinte SHA-256 {_fingerprint(key)}"
+
+
+def _check_note_signature(point: Checkpoint, key: Ed25519PublicKey) -> tuple[bool, str]:
+    verify_checkpoint_signature(point, key)
+    return True, f"note signée par « {point.origin} » avec la clé du journal (Ed25519)"
+
+
+def _check_tsa_ca(
+    bundle: dict, report: Report, pinned: list[x509.Certificate] | None
+) -> tuple[list[x509.Certificate], str]:
+    if pinned is not None:
+        if not pinned:
+            raise VerificationError("aucun certificat d'autorité d'horodatage épinglé")
+        return pinned, "autorité épinglée : " + ", ".join(cert.subject.rfc4514_string() for cert in pinned)
+    certs = load_certificates(_get(bundle, "tsa_ca", str))
+    names = ", ".join(cert.subject.rfc4514_string() for cert in certs)
+    report.warnings.append(
+        f"l'autorité d'horodatage provient du lot lui-même ({names}) : comparez-la avec celle publiée à "
+        f"{TSA_CA_URL}, ou épinglez cette dernière (--tsa-ca)"
+    )
+    return certs, f"autorité fournie par le lot : {names}"
+
+
+def _check_checkpoint_token(point: Checkpoint, ca: list[x509.Certificate], report: Report) -> tuple[Any, str]:
+    if point.tsr is None:
+        raise VerificationError("point de contrôle sans jeton d'horodatage")
+    info = verify_timestamp(
+        point.tsr, hashed_message=hashlib.sha256(point.note.encode()).digest(), ca_certs=ca
+    )
+    report.facts.update(
+        checkpoint_gen_time=info.gen_time, checkpoint_tsa=info.tsa_name, checkpoint_serial=info.serial_number
+    )
+    return info, f"{_describe_token(info)}, sur l'empreinte SHA-256 de la note signée"
+
+
+def _bundle_token(bundle: dict) -> bytes:
+    if not _present(bundle, "timestamp"):
+        raise VerificationError(
+            "la feuille désigne un jeton d'horodatage mais le lot n'en contient pas "
+            "(champ « timestamp.tsr » absent)"
+        )
+    return _b64(_get(bundle, "timestamp.tsr", str), "le champ « timestamp.tsr »")
+
+
+def _check_binding(bundle: dict, leaf: _Leaf) -> tuple[bytes, str]:
+    expected = _hex(
+        _get(leaf.content, "timestamp_sha256", str, owner=" de la feuille"),
+        "empreinte du jeton de la feuille",
+    )
+    tsr = _bundle_token(bundle)
+    computed = hashlib.sha256(tsr).digest()
+    if computed != expected:
+        raise VerificationError(
+            f"SHA-256 du jeton fourni = {_short(computed)}, la feuille désigne le jeton {_short(expected)} : "
+            "ce n'est pas le jeton inscrit dans le journal"
+        )
+    return tsr, f"SHA-256 du jeton fourni = {computed.hex()}, celle inscrite dans la feuille"
+
+
+def _check_leaf_token(leaf: _Leaf, tsr: bytes, ca: list[x509.Certificate], report: Report) -> tuple[Any, str]:
+    field_ = _get(leaf.content, "digest", str, owner=" de la feuille")
+    digest = _hex(field_, "empreinte « digest » de la feuille", sizes=(32, 48, 64))
+    info = verify_timestamp(tsr, hashed_message=digest, ca_certs=ca)
+    report.facts.update(leaf_gen_time=info.gen_time, leaf_tsa=info.tsa_name, leaf_serial=info.serial_number)
+    if info.accuracy:
+        report.facts["leaf_accuracy"] = info.accuracy
+    return info, f"{_describe_token(info)}, sur l'empreinte {_short(digest)} de la feuille"
+
+
+def _check_unbound_token(bundle: dict, ca: list[x509.Certificate], report: Report) -> tuple[Any, str]:
+    info = verify_timestamp(_bundle_token(bundle), hashed_message=None, ca_certs=ca)
+    report.facts.update(leaf_gen_time=info.gen_time, leaf_tsa=info.tsa_name, leaf_serial=info.serial_number)
+    report.warnings.append("le jeton d'horodatage du lot n'est lié à aucun champ de la feuille")
+    return info, _describe_token(info)
+
+
+def _check_data(leaf: _Leaf, data: bytes, report: Report) -> tuple[bool, str]:
+    expected = _hex(
+        _get(leaf.content, "digest", str, owner=" de la feuille"), "empreinte « digest » de la feuille"
+    )
+    computed = hashlib.sha256(data).digest()
+    report.facts["data_sha256"] = computed.hex()
+    if computed != expected:
+        raise VerificationError(
+            f"SHA-256 du fichier = {_short(computed)}, la feuille porte l'empreinte {_short(expected)} : "
+            "ce n'est pas le fichier déposé"
+        )
+    return True, f"SHA-256 du fichier = {computed.hex()}, celle inscrite dans la feuille"
+
+
+def verify_bundle(
+    bundle: dict,
+    *,
+    log_key: Ed25519PublicKey | None = None,
+    tsa_ca: list[x509.Certificate] | None = None,
+    data: bytes | None = None,
+) -> Report:
+    """Check a receipt's proof bundle. Never raises on bad input: each problem is a failed check.
+
+    `log_key` and `tsa_ca` are the keys the user pinned; without them the bundle's own are
+    used, which proves only self-consistency, and the report warns about it."""
+    report = Report()
+    run = _Checks(report)
+    run.run("Format", lambda: _check_format(bundle))
+    run.run("Données de la feuille", lambda _: _check_leaf(bundle, report), "Format")
+    run.run("Empreinte de la feuille", lambda leaf: _check_leaf_hash(bundle, leaf), "Données de la feuille")
+    run.run("Rang de la feuille", lambda leaf: _check_index(bundle, leaf), "Données de la feuille")
+    run.run("Point de contrôle", lambda _: _check_checkpoint(bundle, report), "Format")
+    run.run("Taille de l'arbre", lambda point: _check_size(bundle, point), "Point de contrôle")
+    run.run(
+        "Preuve d'inclusion",
+        lambda leaf, point: _check_inclusion(bundle, leaf, point),
+        "Données de la feuille",
+        "Point de contrôle",
+    )
+    run.run("Clé du journal", lambda _: _check_log_key(bundle, report, log_key), "Format")
+    run.run("Signature du point de contrôle", _check_note_signature, "Point de contrôle", "Clé du journal")
+
+    leaf: _Leaf | None = run.results.get("Données de la feuille")
+    point: Checkpoint | None = run.results.get("Point de contrôle")
+    checkpoint_token = point.tsr is not None if point else _present(bundle, "checkpoint.timestamp")
+    leaf_token = _present(bundle, "timestamp")
+    bound = leaf is not None and ("digest" in leaf.content or "timestamp_sha256" in leaf.content)
+    if checkpoint_token or leaf_token or bound:
+        run.run("Autorité d'horodatage", lambda _: _check_tsa_ca(bundle, report, tsa_ca), "Format")
+    if checkpoint_token:
+        run.run(
+            "Horodatage du point de contrôle",
+            lambda point, ca: _check_checkpoint_token(point, ca, report),
+            "Point de contrôle",
+            "Autorité d'horodatage",
+        )
+    elif point is not None:
+        report.warnings.append("le point de contrôle n'est pas horodaté")
+    if bound:
+        run.run("Jeton lié à la feuille", lambda leaf: _check_binding(bundle, leaf), "Données de la feuille")
+        run.run(
+            "Horodatage de la feuille",
+            lambda leaf, tsr, ca: _check_leaf_token(leaf, tsr, ca, report),
+            "Données de la feuille",
+            "Jeton lié à la feuille",
+            "Autorité d'horodatage",
+        )
+    elif leaf_token:
+        run.run(
+            "Horodatage de la feuille",
+            lambda _, ca: _check_unbound_token(bundle, ca, report),
+            "Données de la feuille",
+            "Autorité d'horodatage",
+        )
+    if data is not None:
+        run.run("Fichier fourni", lambda leaf: _check_data(leaf, data, report), "Données de la feuille")
+    return report
+
+
+def verify_consistency_files(
+    old: dict, new: dict, proof: dict, *, log_key: Ed25519PublicKey | None = None
+) -> Report:
+    """Check that the log at checkpoint `new` extends the log at checkpoint `old`: what a
+    monitor runs to catch a log that rewrote its history. Never raises on bad input."""
+    report = Report()
+    run = _Checks(report)
+
+    def parse(point: Any, label: str) -> tuple[Checkpoint, str]:
+        parsed = _parse_checkpoint(point, "")
+        return parsed, f"{label} : « {parsed.origin} », {parsed.size} feuilles, racine {_short(parsed.root)}"
+
+    def check_key() -> tuple[Ed25519PublicKey, str]:
+        if log_key is None:
+            raise VerificationError(
+                f"aucune clé du journal fournie : téléchargez-la à {LOG_KEY_URL} (--log-key)"
+            )
+        report.facts["log_key_sha256"] = _fingerprint(log_key)
+        return log_key, f"clé épinglée, empreinte SHA-256 {_fingerprint(log_key)}"
+
+    def check_origin(old_point: Checkpoint, new_point: Checkpoint) -> tuple[bool, str]:
+        if old_point.origin != new_point.origin:
+            raise VerificationError(
+                f"deux journaux différents : « {old_point.origin} » et « {new_point.origin} »"
+            )
+        report.facts["origin"] = old_point.origin
+        return True, f"« {old_point.origin} »"
+
+    def check_sizes(old_point: Checkpoint, new_point: Checkpoint) -> tuple[bool, str]:
+        if not isinstance(proof, dict):
+            raise VerificationError("la preuve de cohérence n'est pas un objet JSON")
+        first, second = _get(proof, "first", int), _get(proof, "second", int)
+        if first != old_point.size:
+            raise VerificationError(
+                f"la preuve part de {first} feuilles, l'ancien point de contrôle en a {old_point.size}"
+            )
+        if second != new_point.size:
+            raise VerificationError(
+                f"la preuve mène à {second} feuilles, le nouveau point de contrôle en a {new_point.size}"
+            )
+        report.facts.update(
+            old_size=first, old_root=old_point.root.hex(), new_size=second, new_root=new_point.root.hex()
+        )
+        return True, f"de {first} à {second} feuilles"
+
+    def check_consistency(old_point: Checkpoint, new_point: Checkpoint, _: bool) -> tuple[bool, str]:
+        path = _hash_list(proof, "proof")
+        verify_consistency(old_point.size, new_point.size, old_point.root, new_point.root, path)
+        message = f"l'arbre de {new_point.size} feuilles prolonge celui de {old_point.size}"
+        return True, f"{message} ({len(path)} empreintes)"
+
+    old_name, new_name = "Ancien point de contrôle", "Nouveau point de contrôle"
+    run.run(old_name, lambda: parse(old, "ancien"))
+    run.run(new_name, lambda: parse(new, "nouveau"))
+    run.run("Clé du journal", check_key)
+    run.run("Signature de l'ancien point de contrôle", _check_note_signature, old_name, "Clé du journal")
+    run.run("Signature du nouveau point de contrôle", _check_note_signature, new_name, "Clé du journal")
+    run.run("Même journal", check_origin, old_name, new_name)
+    run.run("Tailles", check_sizes, old_name, new_name)
+    run.run("Preuve de cohérence", check_consistency, old_name, new_name, "Tailles")
+    return report
+
+
+# --- Command line ----------------------------------------------------------------------------
+
+
+class _UsageError(Exception):
+    """A usage error: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    _TRANSLATIONS = (
+        ("unrecognized arguments", "arguments inconnus"),
+        ("expected one argument", "une valeur est attendue"),
+        ("ambiguous option", "option ambiguë"),
+    )
+
+    def error(self, message: str) -> NoReturn:
+        for english, french in self._TRANSLATIONS:
+            message = message.replace(english, french)
+        raise _UsageError(message)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, prefix or "utilisation : ")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="verifier.py",
+        add_help=False,
+        formatter_class=_Formatter,
+        description=(
+            "Vérifie hors ligne une preuve de marches-ouverts : inclusion de la feuille dans le\n"
+            "journal de transparence (RFC 9162), signature du point de contrôle (Ed25519),\n"
+            "jetons d'horodatage (RFC 3161)."
+        ),
+        epilog=(
+            "exemples :\n"
+            "  python verifier.py preuve.json --log-key key.pem --tsa-ca ca.pem --data offre.zip\n"
+            "  python verifier.py --consistency ancien.json nouveau.json coherence.json --log-key key.pem\n\n"
+            f"Clé du journal : {LOG_KEY_URL} ; autorité d'horodatage : {TSA_CA_URL}.\n"
+            "Code de sortie : 0 preuve valide, 1 preuve invalide, 2 erreur d'utilisation\n"
+            "ou fichier illisible."
+        ),
+    )
+    group = parser.add_argument_group("arguments")
+    group.add_argument(
+        "files",
+        nargs="*",
+        metavar="FICHIER",
+        help="PREUVE.json, ou avec --consistency : ANCIEN.json NOUVEAU.json PREUVE.json",
+    )
+    options = parser.add_argument_group("options")
+    options.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    options.add_argument(
+        "--consistency", action="store_true", help="vérifier qu'un point de contrôle prolonge un plus ancien"
+    )
+    options.add_argument(
+        "--log-key", metavar="CLE.pem", help=f"clé publique du journal à épingler ({LOG_KEY_URL})"
+    )
+    options.add_argument(
+        "--tsa-ca", metavar="AC.pem", help=f"certificats de l'autorité d'horodatage à épingler ({TSA_CA_URL})"
+    )
+    options.add_argument(
+        "--data", metavar="FICHIER", help="fichier déposé, dont l'empreinte doit être celle de la feuille"
+    )
+    return parser
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _UsageError(f"fichier « {path} » introuvable") from None
+    except IsADirectoryError:
+        raise _UsageError(f"« {path} » est un dossier, pas un fichier") from None
+    except PermissionError:
+        raise _UsageError(f"lecture de « {path} » refusée") from None
+    except OSError as exc:
+        raise _UsageError(f"impossible de lire « {path} » : {exc.strerror}") from None
+
+
+def _read_json(path: str) -> Any:
+    try:
+        return json.loads(_read_file(path))
+    except json.JSONDecodeError as exc:
+        raise _UsageError(
+            f"« {path} » n'est pas du JSON valide (ligne {exc.lineno}, colonne {exc.colno} : {exc.msg})"
+        ) from None
+    except UnicodeDecodeError:
+        raise _UsageError(f"« {path} » n'est pas un texte UTF-8") from None
+
+
+def format_fact(value: Any) -> str:
+    """A fact as a person reads it; a time in UTC and in Paris time, where procurement deadlines are."""
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC)
+        text = f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d} UTC"
+        try:
+            paris = utc.astimezone(ZoneInfo("Europe/Paris"))
+        except ZoneInfoNotFoundError:  # no time-zone database on this system
+            return text
+        return f"{text}, soit le {paris:%d/%m/%Y à %H:%M:%S} heure de Paris"
+    return str(value)
+
+
+def _print_report(report: Report) -> None:
+    for check in report.checks:
+        status = "OK" if check.ok else "ÉCHEC"
+        print(f"{status:<6} {check.name} : {check.message}")  # noqa: T201
+    for warning in report.warnings:
+        print(f"ATTENTION : {warning}")  # noqa: T201
+    for key, value in report.facts.items():
+        print(f"{FACT_LABELS.get(key, key)} : {format_fact(value)}")  # noqa: T201
+    failure = report.first_failure
+    if failure is None and report.ok:
+        print("Preuve valide.")  # noqa: T201
+    else:
+        reason = f"{failure.name} : {failure.message}" if failure else "aucune vérification effectuée"
+        print(f"Preuve invalide : {reason}")  # noqa: T201
+
+
+def _run(args: argparse.Namespace) -> Report:
+    log_key = None
+    if args.log_key:
+        try:
+            log_key = load_log_key(_read_file(args.log_key))
+        except VerificationError as exc:
+            raise _UsageError(f"« {args.log_key} » : {exc}") from None
+    if args.consistency:
+        if len(args.files) != 3:
+            raise _UsageError("--consistency attend trois fichiers : ANCIEN.json NOUVEAU.json PREUVE.json")
+        if log_key is None:
+            raise _UsageError(
+                f"--consistency demande la clé du journal : --log-key CLE.pem (publiée à {LOG_KEY_URL})"
+            )
+        if args.tsa_ca or args.data:
+            raise _UsageError("--tsa-ca et --data ne s'emploient pas avec --consistency")
+        old, new, proof = (_read_json(path) for path in args.files)
+        return verify_consistency_files(old, new, proof, log_key=log_key)
+    if len(args.files) != 1:
+        raise _UsageError(f"un seul fichier de preuve est attendu ({len(args.files)} donnés)")
+    tsa_ca = None
+    if args.tsa_ca:
+        try:
+            tsa_ca = load_certificates(_read_file(args.tsa_ca))
+        except VerificationError as exc:
+            raise _UsageError(f"« {args.tsa_ca} » : {exc}") from None
+    data = _read_file(args.data) if args.data else None
+    return verify_bundle(_read_json(args.files[0]), log_key=log_key, tsa_ca=tsa_ca, data=data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        report = _run(parser.parse_args(argv))
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except _UsageError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"{parser.prog} : erreur : {exc}\n")
+        return 2
+    _print_report(report)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Public proof endpoints, no login: the TSA, the transparency log, the verification page.
+
+Their URLs are stable and documented in docs/verifier.md. Errors use the platform's one
+JSON shape, `{"error": {"code", "message", "details"}}`, with the message in French.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from config.errors import ApplicationError
+
+from . import keys, log, timestamps, tsa, verifier
+from .forms import BundleForm
+from .models import Checkpoint
+
+PEM_TYPE = "application/x-pem-file"
+
+
+def _error(code: str, message: str, status: int = 400) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _json(data) -> JsonResponse:
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+    # Anyone may fetch proofs, from any page: a third-party verifier in a browser included.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _int_param(request: HttpRequest, name: str, *, default: int | None = None) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise ApplicationError(f"paramètre « {name} » manquant", code="missing_parameter")
+        return default
+    if not raw.isdigit():
+        raise ApplicationError(
+            f"le paramètre « {name} » doit être un entier positif ou nul, pas « {raw[:40]} »"
+        )
+    return int(raw)
+
+
+def _protocol(view):
+    """Turn a refused request into its JSON error, never a server error."""
+
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            return _error(exc.code, exc.message, exc.status if exc.status < 500 else 400)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+# --- Time-stamping authority ------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def tsa_endpoint(request: HttpRequest) -> HttpResponse:
+    """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out. A refused
+    query gets HTTP 400 with a TimeStampResp whose statusString says why, in French."""
+    if settings.TSA_URL:
+        return _error(
+            "external_tsa",
+            "Cette plateforme fait horodater ses preuves par une autorité externe : "
+            "adressez vos requêtes à celle-ci.",
+            status=404,
+        )
+    content_type = request.content_type or ""
+    if content_type != timestamps.QUERY_TYPE:
+        return _error(
+            "unsupported_media_type",
+            f"type de contenu « {content_type or 'absent'} » : {timestamps.QUERY_TYPE} attendu",
+            status=415,
+        )
+    length = int(request.headers.get("Content-Length") or 0)
+    if length > tsa.MAX_QUERY_BYTES:
+        return _error("too_large", f"requête de {length} octets, {tsa.MAX_QUERY_BYTES} au plus", status=413)
+    query = request.read(tsa.MAX_QUERY_BYTES + 1)
+    try:
+        parsed = tsa.parse_query(query)
+    except tsa.RejectionError as rejection:
+        body, status = tsa.rejection_response(rejection).dump(), 400
+    else:
+        body, status = tsa.grant(parsed).dump(), 200
+    return HttpResponse(body, content_type=timestamps.REPLY_TYPE, status=status)
+
+
+def _pem(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type=PEM_TYPE)
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_GET
+def tsa_ca(request: HttpRequest) -> HttpResponse:
+    """The certificates that verify the TSA's tokens (`openssl ts -verify -CAfile`)."""
+    return _pem(timestamps.ca_pem(), "tsa-ca.pem")
+
+
+# --- Transparency log ---------------------------------------------------------------------
+
+
+@require_GET
+@_protocol
+def log_checkpoint(request: HttpRequest) -> JsonResponse:
+    """The latest signed tree head, or the one of `?size=N` when that one was published."""
+    if "size" in request.GET:
+        size = _int_param(request, "size")
+        point = Checkpoint.objects.filter(size=size).select_related("timestamp").first()
+        if point is None:
+            raise ApplicationError(f"aucun point de contrôle publié pour la taille {size}", code="not_found")
+    else:
+        point = Checkpoint.objects.select_related("timestamp").order_by("-size").first() or log.checkpoint()
+    return _json(log.checkpoint_json(point))
+
+
+@require_GET
+@_protocol
+def log_leaves(request: HttpRequest) -> JsonResponse:
+    start = _int_param(request, "start")
+    end = _int_param(request, "end")
+    return _json({"start": start, "end": end, "leaves": log.leaves(start, end)})
+
+
+@require_GET
+@_protocol
+def log_inclusion(request: HttpRequest) -> JsonResponse:
+    index = _int_param(request, "index")
+    size = _int_param(request, "size")
+    return _json(log.inclusion(index, size))
+
+
+@require_GET
+@_protocol
+def log_consistency(request: HttpRequest) -> JsonResponse:
+    first = _int_param(request, "first")
+    second = _int_param(request, "second")
+    return _json(log.consistency(first, second))
+
+
+@require_GET
+def log_key(request: HttpRequest) -> HttpResponse:
+    material = keys.material()
+    response = _pem(material.log_public_key_pem, "journal-transparence.pem")
+    response["X-Key-Fingerprint-SHA256"] = material.log_key_fingerprint
+    return response
+
+
+# --- Pages ------------------------------------------------------------------------------
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    head = log.current_head()
+    material = keys.material()
+    return render(
+        request,
+        "preuves/index.html",
+        {
+            "head": head,
+            "latest": Checkpoint.objects.select_related("timestamp").order_by("-size").first(),
+            "log_fingerprint": material.log_key_fingerprint,
+            "origin": settings.PREUVES_LOG_ORIGIN,
+            "external_tsa": bool(settings.TSA_URL),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def verify_page(request: HttpRequest) -> HttpResponse:
+    """ "Vérifier une preuve": the standalone verifier's checks on an uploaded bundle."""
+    report, facts = None, []
+    if request.method == "POST":
+        form = BundleForm(request.POST, request.FILES)
+        if form.is_valid():
+            report = form.verify()
+            facts = [
+                (verifier.FACT_LABELS.get(k, k), verifier.format_fact(v)) for k, v in report.facts.items()
+            ]
+    else:
+        form = BundleForm()
+    return render(request, "preuves/verify.html", {"form": form, "report": report, "facts": facts})
