@@ -21,13 +21,14 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 import types
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import common
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_PREFIX = "BENCH-"
@@ -47,15 +48,7 @@ def setup_django() -> None:
             "DATABASE_URL est obligatoire (par exemple postgres://postgres@127.0.0.1:5432/profil_bench) : "
             "le banc d'essai ne remplit pas la base SQLite de développement."
         )
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ["DEBUG"] = "False"
-    os.environ["CELERY_BROKER_URL"] = ""
-    os.environ.pop("CELERY_RESULT_BACKEND", None)
-    os.environ["CONN_MAX_AGE"] = "60"
-    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="profil-bench-media-"))
+    common.configure_environment()
 
     import django
 

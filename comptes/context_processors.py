@@ -11,6 +11,7 @@ def platform(request) -> dict:
     nav = [
         {"label": _("Accueil"), "url": reverse("home")},
         {"label": _("Consultations"), "url": reverse("marches:search")},
+        {"label": _("Preuves"), "url": reverse("preuves:index")},
     ]
     memberships = []
     if user is not None and user.is_authenticated:

@@ -139,14 +139,21 @@ def test_navigation_depends_on_roles(client):
     agent = MembershipFactory(buyer_agent=True, user__totp=True)
     login_as(client, agent.user)
     nav = [item["label"] for item in client.get(reverse("home")).context["main_nav"]]
-    assert nav == ["Accueil", "Consultations", "Mes consultations", agent.organisation.name, "Mon compte"]
+    assert nav == [
+        "Accueil",
+        "Consultations",
+        "Preuves",
+        "Mes consultations",
+        agent.organisation.name,
+        "Mon compte",
+    ]
     company = MembershipFactory(company_admin=True)
     login_as(client, company.user)
     nav = [item["label"] for item in client.get(reverse("home")).context["main_nav"]]
-    assert nav == ["Accueil", "Consultations", company.organisation.name, "Mon compte"]
+    assert nav == ["Accueil", "Consultations", "Preuves", company.organisation.name, "Mon compte"]
     staff = UserFactory(staff=True, totp=True)
     login_as(client, staff)
     assert "Administration" in [i["label"] for i in client.get(reverse("home")).context["main_nav"]]
     client.post(reverse("comptes:logout"))
     nav = [i["label"] for i in client.get(reverse("home")).context["main_nav"]]
-    assert nav == ["Accueil", "Consultations"]
+    assert nav == ["Accueil", "Consultations", "Preuves"]

@@ -16,7 +16,8 @@ from comptes import services
 from comptes.models import Membership, Organisation, TOTPDevice, User
 from config.errors import ApplicationError
 from marches import demo as marches_demo
-from preuves import journal
+from preuves import anchoring, journal
+from preuves.models import LogLeaf
 
 DEMO_PASSWORD = "demo-marches-2026"  # noqa: S105  printed on purpose: demo only
 
@@ -197,6 +198,18 @@ class Command(BaseCommand):
             raise CommandError(f"Consultations de démonstration refusées : {exc.message}") from exc
         for line in marches_demo.summary(consultations):
             self.stdout.write(line)
+        self._proofs()
+
+    def _proofs(self) -> None:
+        """The journal's head anchored in the transparency log: a proof to check by hand."""
+        anchoring.anchor_journal()
+        leaf = LogLeaf.objects.filter(kind=anchoring.KIND).order_by("-index").first()
+        out = self.stdout
+        out.write("")
+        out.write(f"Preuves : {settings.SITE_URL}/preuves/ (journal de transparence, vérification).")
+        out.write("Un paquet de preuve à vérifier, en ligne (« Vérifier une preuve ») ou chez vous :")
+        out.write(f"  .venv/bin/python manage.py preuves export-bundle {leaf.index} -o preuve.json")
+        out.write("  .venv/bin/python preuves/verifier.py preuve.json")
 
     def _user(self, email: str, first: str, last: str, *, staff: bool) -> User:
         user = User.objects.filter(email=email).first()
