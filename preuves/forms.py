@@ -24,17 +24,6 @@ class BundleForm(forms.Form):
         help_text="Facultatif : le fichier dont l'empreinte a été horodatée, pour vérifier qu'il "
         "est identique.",
     )
-    trust = forms.ChoiceField(
-        label="Clés de confiance",
-        choices=[
-            ("platform", "Les clés publiées par cette plateforme"),
-            ("bundle", "Les clés contenues dans le paquet"),
-        ],
-        initial="platform",
-        widget=forms.RadioSelect,
-        help_text="Avec les clés du paquet, la vérification prouve sa cohérence interne ; comparez "
-        "alors leurs empreintes avec celles que la plateforme publie.",
-    )
 
     def clean_bundle(self):
         upload = self.cleaned_data["bundle"]
@@ -44,10 +33,12 @@ class BundleForm(forms.Form):
             )
         try:
             document = json.loads(upload.read().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except UnicodeDecodeError:
             raise ValidationError(
-                f"Ce fichier n'est pas un paquet de preuve : JSON illisible ({exc.__class__.__name__})."
+                "Ce fichier n'est pas un paquet de preuve : il n'est pas en texte UTF-8."
             ) from None
+        except (ValueError, RecursionError):
+            raise ValidationError("Ce fichier n'est pas un paquet de preuve : JSON illisible.") from None
         if not isinstance(document, dict):
             raise ValidationError("Ce fichier n'est pas un paquet de preuve : un objet JSON est attendu.")
         return document
@@ -62,10 +53,11 @@ class BundleForm(forms.Form):
         return upload.read() if upload else None
 
     def verify(self) -> verifier.Report:
-        log_key = tsa_ca = None
-        if self.cleaned_data["trust"] == "platform":
-            log_key = keys.material().log_key.public_key()
-            tsa_ca = timestamps.ca_certificates()
+        """Always against the keys this platform publishes: a bundle checked with its own
+        keys proves only that it agrees with itself, which anyone can forge."""
         return verifier.verify_bundle(
-            self.cleaned_data["bundle"], log_key=log_key, tsa_ca=tsa_ca, data=self.cleaned_data["data"]
+            self.cleaned_data["bundle"],
+            log_key=keys.material().log_key.public_key(),
+            tsa_ca=timestamps.ca_certificates(),
+            data=self.cleaned_data["data"],
         )

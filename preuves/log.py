@@ -97,7 +97,11 @@ def sign_head(size: int, root_hash: bytes) -> str:
 
 
 def checkpoint(*, covering: int | None = None) -> Checkpoint:
-    """A checkpoint of at least `covering` leaves (default: the whole current tree)."""
+    """A checkpoint of at least `covering` leaves (default: the whole current tree).
+
+    Call it once the appending transaction has committed (as `anchoring.anchor_journal`
+    does): it signs the head as this connection sees it, and a head signed inside a
+    transaction that then rolls back would be a signature over a tree that never existed."""
     target = covering if covering is not None else current_head().size
     latest = Checkpoint.objects.order_by("-size").first()
     if latest is not None and latest.size >= target:
@@ -112,7 +116,8 @@ def checkpoint(*, covering: int | None = None) -> Checkpoint:
         head = current_head()
         if head.size < target:
             raise ApplicationError(
-                f"le journal de transparence compte {head.size} feuilles, {target} demandées",
+                f"le journal de transparence compte {verifier.count(head.size, 'feuille')}, "
+                f"{target} demandées",
                 code="log_size",
             )
         note = sign_head(head.size, head.root_hash)
@@ -138,7 +143,8 @@ def checkpoint(*, covering: int | None = None) -> Checkpoint:
 def _check_size(size: int, head: TreeHead) -> None:
     if size > head.size:
         raise ApplicationError(
-            f"taille {size} supérieure à celle du journal de transparence ({head.size} feuilles)",
+            f"taille {size} supérieure à celle du journal de transparence "
+            f"({verifier.count(head.size, 'feuille')})",
             code="log_size",
             status=400,
         )
@@ -207,7 +213,8 @@ def leaves(start: int, end: int) -> list[dict[str, Any]]:
     _check_size(end, head)
     if end - start > settings.PREUVES_LOG_MAX_LEAVES:
         raise ApplicationError(
-            f"au plus {settings.PREUVES_LOG_MAX_LEAVES} feuilles par requête ({end - start} demandées)",
+            f"au plus {verifier.count(settings.PREUVES_LOG_MAX_LEAVES, 'feuille')} par requête "
+            f"({end - start} demandées)",
             code="log_range",
         )
     return [leaf_json(leaf) for leaf in LogLeaf.objects.filter(index__gte=start, index__lt=end)]

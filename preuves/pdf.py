@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import logging
 import re
 import zoneinfo
 from collections.abc import Sequence
@@ -75,6 +76,8 @@ from reportlab.platypus import (
 from config.errors import ApplicationError
 
 from . import keys, timestamps
+
+logger = logging.getLogger(__name__)
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 DEFAULT_FIELD_NAME = "Cachet de la plateforme"
@@ -374,6 +377,7 @@ class PlatformTimeStamper(TimeStamper):
             reply,
             hashed_message=req["message_imprint"]["hashed_message"].native,
             nonce=req["nonce"].native,
+            algorithm=req["message_imprint"]["hash_algorithm"]["algorithm"].native,
         )
         return tsp.TimeStampResp.load(reply)
 
@@ -414,7 +418,10 @@ def _outside_event_loop(function, /, *args, **kwargs):
 
 
 def _unreadable(exc: Exception) -> ApplicationError:
-    return ApplicationError(f"ce fichier n'est pas un PDF lisible ({exc})", code="pdf_unreadable")
+    logger.info("PDF illisible : %s", exc)  # pyHanko's own words, in English, for the operator
+    return ApplicationError(
+        "ce fichier n'est pas un PDF lisible (structure PDF absente ou endommagée)", code="pdf_unreadable"
+    )
 
 
 def seal(
@@ -506,13 +513,8 @@ class SignatureReport:
     pyhanko_summary: str = ""
 
 
-def validation_context() -> ValidationContext:
-    """Trust the platform's authority, the TSA's authorities and the root of a configured
-    (qualified) seal chain; nothing fetched from the network, revocation soft-fail."""
-    material = keys.material()
+def _context(candidates: list[x509.Certificate]) -> ValidationContext:
     roots: dict[bytes, x509.Certificate] = {}
-    candidates = [material.ca_cert, *timestamps.ca_certificates()]
-    candidates += [c for c in material.seal_chain if c.issuer == c.subject]
     for certificate in candidates:
         roots.setdefault(certificate.fingerprint(certificate.signature_hash_algorithm), certificate)
     return ValidationContext(
@@ -520,6 +522,20 @@ def validation_context() -> ValidationContext:
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
+
+
+def validation_context() -> ValidationContext:
+    """Who may sign documents: the platform's authority and the root of a configured
+    (qualified) seal chain. Not the TSA's authorities: an external TSA's CA bundle may be a
+    commercial CA's, and every certificate it issues must not become a trusted signer.
+    Nothing fetched from the network, revocation soft-fail."""
+    material = keys.material()
+    return _context([material.ca_cert, *(c for c in material.seal_chain if c.issuer == c.subject)])
+
+
+def timestamp_validation_context() -> ValidationContext:
+    """Who may timestamp: the TSA's authorities only (TSA_CA_BUNDLE or the platform's own)."""
+    return _context(timestamps.ca_certificates())
 
 
 def validate(pdf: bytes) -> list[SignatureReport]:
@@ -537,10 +553,9 @@ def _report(embedded) -> SignatureReport:
     is_document_timestamp = embedded.sig_object_type == "/DocTimeStamp"
     try:
         if is_document_timestamp:
-            status = validate_pdf_timestamp(embedded, validation_context())
+            status = validate_pdf_timestamp(embedded, timestamp_validation_context())
         else:
-            context = validation_context()
-            status = validate_pdf_signature(embedded, context, validation_context())
+            status = validate_pdf_signature(embedded, validation_context(), timestamp_validation_context())
     except (SignatureValidationError, PdfError, ValueError, KeyError) as exc:
         return _unverifiable(name, embedded, exc)
     if is_document_timestamp:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
 import secrets
 import urllib.error
 import urllib.request
@@ -30,6 +31,7 @@ from . import keys
 from . import tsa as embedded_tsa
 from .models import TimestampToken
 
+logger = logging.getLogger(__name__)
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
@@ -95,14 +97,26 @@ def exchange(query: bytes) -> bytes:
         raise TimestampError(f"l'autorité d'horodatage ne répond pas : {reason}") from None
 
 
-def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None):
+HASH_OIDS = {
+    "sha256": "2.16.840.1.101.3.4.2.1",
+    "sha384": "2.16.840.1.101.3.4.2.2",
+    "sha512": "2.16.840.1.101.3.4.2.3",
+}
+# A token dated further than this from our own clock is refused: a TSA with a wrong clock
+# would date deposits wrongly, and the deadline is judged on the server's time.
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None, algorithm: str = "sha256"):
     """Decode and verify a reply; returns rfc3161-client's TimeStampResponse."""
     try:
         response = rfc3161_client.decode_timestamp_response(reply)
     except ValueError:
         raise TimestampError("réponse d'horodatage illisible (ce n'est pas une TimeStampResp DER)") from None
-    if response.status not in (rfc3161_client.PKIStatus.GRANTED, rfc3161_client.PKIStatus.GRANTED_WITH_MODS):
+    if response.status != rfc3161_client.PKIStatus.GRANTED:
         detail = " ".join(response.status_string) or "sans motif"
+        if response.status == rfc3161_client.PKIStatus.GRANTED_WITH_MODS:
+            detail = f"jeton accordé avec modifications, que la plateforme n'accepte pas ({detail})"
         raise TimestampError(f"l'autorité d'horodatage a refusé la requête : {detail}")
     info = response.tst_info
     # The checks a person can act on come first, in French; the library then checks them
@@ -116,8 +130,17 @@ def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None):
             f"jeton refusé : politique {info.policy.dotted_string}, la plateforme attend "
             f"{settings.TSA_POLICY_OID} (réglage TSA_POLICY_OID)"
         )
-    if info.message_imprint.message != hashed_message:
+    if (
+        info.message_imprint.hash_algorithm.dotted_string != HASH_OIDS[algorithm]
+        or info.message_imprint.message != hashed_message
+    ):
         raise TimestampError("jeton refusé : il horodate une autre empreinte que celle demandée")
+    gen_time = info.gen_time if info.gen_time.tzinfo else info.gen_time.replace(tzinfo=dt.UTC)
+    if abs(gen_time - timezone.now()) > MAX_CLOCK_SKEW:
+        raise TimestampError(
+            f"jeton refusé : l'autorité le date du {gen_time:%d/%m/%Y %H:%M:%S} UTC, à plus de "
+            f"{MAX_CLOCK_SKEW.seconds // 60} minutes de l'horloge de la plateforme"
+        )
     builder = rfc3161_client.VerifierBuilder()
     for certificate in ca_certificates():
         builder = builder.add_root_certificate(certificate)
@@ -128,8 +151,10 @@ def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None):
     try:
         builder.build().verify(response, hashed_message)
     except rfc3161_client.VerificationError as exc:
+        logger.warning("Jeton d'horodatage refusé par rfc3161-client : %s", exc)
         raise TimestampError(
-            f"jeton refusé à la vérification de sa signature et de sa chaîne de certificats ({exc})"
+            "jeton refusé : sa signature, son certificat (usage « timeStamping ») ou sa chaîne jusqu'à "
+            "l'autorité de confiance ne se vérifie pas"
         ) from None
     return response
 
@@ -148,7 +173,7 @@ def timestamp_digest(
         raise ApplicationError(f"empreinte {algorithm} invalide", code="timestamp")
     query, nonce = build_query(hashed_message, algorithm)
     reply = exchange(query)
-    response = verify_reply(reply, hashed_message=hashed_message, nonce=nonce)
+    response = verify_reply(reply, hashed_message=hashed_message, nonce=nonce, algorithm=algorithm)
     info = response.tst_info
     if subject is not None:
         subject_type = f"{subject._meta.app_label}.{subject._meta.model_name}"

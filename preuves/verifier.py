@@ -53,6 +53,11 @@ class VerificationError(Exception):
     """A proof that does not hold, or input that cannot be read; the message says which, in French."""
 
 
+def count(number: int, noun: str) -> str:
+    """« 0 feuille », « 1 feuille », « 12 feuilles »: French puts 0 and 1 in the singular."""
+    return f"{number} {noun}{'s' if abs(number) > 1 else ''}"
+
+
 def _short(digest: bytes) -> str:
     return digest[:8].hex() + "…"
 
@@ -110,7 +115,7 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes]) 
     expected = _inclusion_length(index, size)
     if len(proof) != expected:
         raise VerificationError(
-            f"preuve d'inclusion de {len(proof)} empreintes, alors que le rang {index} d'un arbre "
+            f"preuve d'inclusion de {count(len(proof), 'empreinte')}, alors que le rang {index} d'un arbre "
             f"de taille {size} en demande {expected}"
         )
     fn, sn, root = index, size - 1, leaf
@@ -166,7 +171,7 @@ def verify_consistency(
         if proof:
             raise VerificationError(
                 "entre deux arbres de même taille la preuve de cohérence est vide "
-                f"({len(proof)} empreintes reçues)"
+                f"({count(len(proof), 'empreinte')} reçues)"
             )
         if first_root != second_root:
             raise VerificationError(
@@ -177,7 +182,7 @@ def verify_consistency(
     expected = _consistency_length(first, second)
     if len(proof) != expected:
         raise VerificationError(
-            f"preuve de cohérence de {len(proof)} empreintes, alors que passer de la taille {first} "
+            f"preuve de cohérence de {count(len(proof), 'empreinte')}, alors que passer de la taille {first} "
             f"à {second} en demande {expected}"
         )
     path = [first_root, *proof] if first & (first - 1) == 0 else list(proof)
@@ -272,8 +277,10 @@ def _get(
 def _b64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise VerificationError(f"{what} n'est pas du base64 valide ({exc})") from None
+    except (binascii.Error, ValueError):
+        raise VerificationError(
+            f"{what} n'est pas du base64 valide (caractères hors de l'alphabet base64 ou longueur incorrecte)"
+        ) from None
 
 
 def _hex(text: str, what: str, *, sizes: Sequence[int] = (32,)) -> bytes:
@@ -814,8 +821,10 @@ def _load_certificate(der: bytes, what: str) -> x509.Certificate:
         cert = x509.load_der_x509_certificate(der)
         _ = cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
         cert.public_key()
-    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
-        raise VerificationError(f"{what} illisible ({exc})") from None
+    except Exception:  # noqa: BLE001 (cryptography raises several kinds on malformed DER)
+        raise VerificationError(
+            f"{what} illisible : certificat X.509 mal formé ou non pris en charge"
+        ) from None
     return cert
 
 
@@ -1094,6 +1103,9 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    # False when a key came from the bundle itself: the checks then prove only that the
+    # bundle is consistent, not that this platform issued it.
+    authenticated: bool = True
 
     @property
     def ok(self) -> bool:
@@ -1124,6 +1136,13 @@ class _Checks:
         except VerificationError as exc:
             self.report.checks.append(Check(name, False, str(exc)))
             return
+        except RecursionError:
+            self.report.checks.append(Check(name, False, "structure imbriquée trop profondément"))
+            return
+        except Exception as exc:  # noqa: BLE001 (a proof must never crash the verifier)
+            message = f"donnée inattendue, vérification impossible ({type(exc).__name__})"
+            self.report.checks.append(Check(name, False, message))
+            return
         self.results[name] = value
         self.report.checks.append(Check(name, True, message))
 
@@ -1132,18 +1151,27 @@ def load_log_key(pem: bytes | str) -> Ed25519PublicKey:
     """The log's Ed25519 key from a SubjectPublicKeyInfo PEM, as /preuves/log/key.pem serves it."""
     try:
         key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise VerificationError(f"clé publique PEM illisible ({exc})") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise VerificationError(
+            "clé publique illisible : un bloc PEM « BEGIN PUBLIC KEY » (SubjectPublicKeyInfo) est attendu"
+        ) from None
     if not isinstance(key, Ed25519PublicKey):
         raise VerificationError("la clé du journal doit être une clé Ed25519")
     return key
 
 
 def load_certificates(pem: bytes | str) -> list[x509.Certificate]:
+    """Certificates from PEM, each read in full now (see _load_certificate)."""
     try:
-        return x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)
-    except ValueError as exc:
-        raise VerificationError(f"certificats PEM illisibles ({exc})") from None
+        certificates = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)
+    except (ValueError, TypeError):
+        raise VerificationError(
+            "certificats illisibles : un ou plusieurs blocs PEM « BEGIN CERTIFICATE » sont attendus"
+        ) from None
+    return [
+        _load_certificate(cert.public_bytes(serialization.Encoding.DER), f"certificat n° {n}")
+        for n, cert in enumerate(certificates, start=1)
+    ]
 
 
 def _fingerprint(key: Ed25519PublicKey) -> str:
@@ -1195,8 +1223,8 @@ def _check_leaf(bundle: dict, report: Report) -> tuple[_Leaf, str]:
         content = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise VerificationError("les données de la feuille ne sont pas de l'UTF-8") from None
-    except ValueError as exc:
-        raise VerificationError(f"les données de la feuille ne sont pas du JSON ({exc})") from None
+    except (ValueError, RecursionError):
+        raise VerificationError("les données de la feuille ne sont pas un JSON lisible") from None
     if not isinstance(content, dict) or not isinstance(content.get("type"), str):
         raise VerificationError("les données de la feuille doivent être un objet JSON avec un champ « type »")
     report.facts.update(leaf_index=index, leaf_type=content["type"])
@@ -1226,26 +1254,29 @@ def _check_index(bundle: dict, leaf: _Leaf) -> tuple[int, str]:
 def _check_checkpoint(bundle: dict, report: Report) -> tuple[Checkpoint, str]:
     point = _parse_checkpoint(_get(bundle, "checkpoint", dict), "checkpoint")
     report.facts.update(origin=point.origin, tree_size=point.size, root_hash=point.root.hex())
-    return point, f"note bien formée : « {point.origin} », {point.size} feuilles, racine {_short(point.root)}"
+    return (
+        point,
+        f"note bien formée : « {point.origin} », {count(point.size, 'feuille')}, racine {_short(point.root)}",
+    )
 
 
 def _check_size(bundle: dict, point: Checkpoint) -> tuple[int, str]:
     size = _get(bundle, "inclusion.size", int)
     if size != point.size:
         raise VerificationError(
-            f"la preuve d'inclusion est calculée pour un arbre de {size} feuilles, le point de contrôle "
-            f"en compte {point.size}"
+            f"la preuve d'inclusion est calculée pour un arbre de {count(size, 'feuille')}, "
+            f"le point de contrôle en compte {point.size}"
         )
-    return size, f"{size} feuilles dans la preuve d'inclusion et dans le point de contrôle"
+    return size, f"{count(size, 'feuille')} dans la preuve d'inclusion et dans le point de contrôle"
 
 
 def _check_inclusion(bundle: dict, leaf: _Leaf, point: Checkpoint) -> tuple[bool, str]:
     proof = _hash_list(bundle, "inclusion.proof")
     verify_inclusion(leaf.index, point.size, leaf_hash(leaf.data), proof, point.root)
-    return (
-        True,
-        f"{len(proof)} empreintes mènent de la feuille n°{leaf.index} à la racine {_short(point.root)}",
-    )
+    verb = "mènent" if len(proof) > 1 else "mène"
+    hashes = count(len(proof), "empreinte")
+    message = f"{hashes} {verb} de la feuille n°{leaf.index} à la racine {_short(point.root)}"
+    return True, message
 
 
 def _check_log_key(
@@ -1338,10 +1369,11 @@ def _check_leaf_token(leaf: _Leaf, tsr: bytes, ca: list[x509.Certificate], repor
 
 
 def _check_unbound_token(bundle: dict, ca: list[x509.Certificate], report: Report) -> tuple[Any, str]:
-    info = verify_timestamp(_bundle_token(bundle), hashed_message=None, ca_certs=ca)
-    report.facts.update(leaf_gen_time=info.gen_time, leaf_tsa=info.tsa_name, leaf_serial=info.serial_number)
-    report.warnings.append("le jeton d'horodatage du lot n'est lié à aucun champ de la feuille")
-    return info, _describe_token(info)
+    # Any genuine token of the authority would verify here: it proves nothing about this leaf.
+    raise VerificationError(
+        "le lot contient un jeton d'horodatage, mais la feuille n'en désigne aucun (champs « digest » et "
+        "« timestamp_sha256 » absents) : ce jeton ne prouve rien sur cette feuille"
+    )
 
 
 def _check_data(leaf: _Leaf, data: bytes, report: Report) -> tuple[bool, str]:
@@ -1387,21 +1419,18 @@ def verify_bundle(
     run.run("Signature du point de contrôle", _check_note_signature, "Point de contrôle", "Clé du journal")
 
     leaf: _Leaf | None = run.results.get("Données de la feuille")
-    point: Checkpoint | None = run.results.get("Point de contrôle")
-    checkpoint_token = point.tsr is not None if point else _present(bundle, "checkpoint.timestamp")
     leaf_token = _present(bundle, "timestamp")
     bound = leaf is not None and ("digest" in leaf.content or "timestamp_sha256" in leaf.content)
-    if checkpoint_token or leaf_token or bound:
-        run.run("Autorité d'horodatage", lambda _: _check_tsa_ca(bundle, report, tsa_ca), "Format")
-    if checkpoint_token:
-        run.run(
-            "Horodatage du point de contrôle",
-            lambda point, ca: _check_checkpoint_token(point, ca, report),
-            "Point de contrôle",
-            "Autorité d'horodatage",
-        )
-    elif point is not None:
-        report.warnings.append("le point de contrôle n'est pas horodaté")
+    # Every checkpoint the platform publishes is timestamped: one without its token is a
+    # weaker proof than what the receipt promised, so it fails rather than warns.
+    run.run("Autorité d'horodatage", lambda _: _check_tsa_ca(bundle, report, tsa_ca), "Format")
+    run.run(
+        "Horodatage du point de contrôle",
+        lambda point, ca: _check_checkpoint_token(point, ca, report),
+        "Point de contrôle",
+        "Autorité d'horodatage",
+    )
+    report.authenticated = log_key is not None and tsa_ca is not None
     if bound:
         run.run("Jeton lié à la feuille", lambda leaf: _check_binding(bundle, leaf), "Données de la feuille")
         run.run(
@@ -1433,7 +1462,10 @@ def verify_consistency_files(
 
     def parse(point: Any, label: str) -> tuple[Checkpoint, str]:
         parsed = _parse_checkpoint(point, "")
-        return parsed, f"{label} : « {parsed.origin} », {parsed.size} feuilles, racine {_short(parsed.root)}"
+        return (
+            parsed,
+            f"{label} : « {parsed.origin} », {count(parsed.size, 'feuille')}, racine {_short(parsed.root)}",
+        )
 
     def check_key() -> tuple[Ed25519PublicKey, str]:
         if log_key is None:
@@ -1457,22 +1489,24 @@ def verify_consistency_files(
         first, second = _get(proof, "first", int), _get(proof, "second", int)
         if first != old_point.size:
             raise VerificationError(
-                f"la preuve part de {first} feuilles, l'ancien point de contrôle en a {old_point.size}"
+                f"la preuve part de {count(first, 'feuille')}, "
+                f"l'ancien point de contrôle en a {old_point.size}"
             )
         if second != new_point.size:
             raise VerificationError(
-                f"la preuve mène à {second} feuilles, le nouveau point de contrôle en a {new_point.size}"
+                f"la preuve mène à {count(second, 'feuille')}, "
+                f"le nouveau point de contrôle en a {new_point.size}"
             )
         report.facts.update(
             old_size=first, old_root=old_point.root.hex(), new_size=second, new_root=new_point.root.hex()
         )
-        return True, f"de {first} à {second} feuilles"
+        return True, f"de {first} à {count(second, 'feuille')}"
 
     def check_consistency(old_point: Checkpoint, new_point: Checkpoint, _: bool) -> tuple[bool, str]:
         path = _hash_list(proof, "proof")
         verify_consistency(old_point.size, new_point.size, old_point.root, new_point.root, path)
-        message = f"l'arbre de {new_point.size} feuilles prolonge celui de {old_point.size}"
-        return True, f"{message} ({len(path)} empreintes)"
+        message = f"l'arbre de {count(new_point.size, 'feuille')} prolonge celui de {old_point.size}"
+        return True, f"{message} ({count(len(path), 'empreinte')})"
 
     old_name, new_name = "Ancien point de contrôle", "Nouveau point de contrôle"
     run.run(old_name, lambda: parse(old, "ancien"))
@@ -1527,7 +1561,7 @@ def _parser() -> _Parser:
             "  python verifier.py --consistency ancien.json nouveau.json coherence.json --log-key key.pem\n\n"
             f"Clé du journal : {LOG_KEY_URL} ; autorité d'horodatage : {TSA_CA_URL}.\n"
             "Code de sortie : 0 preuve valide, 1 preuve invalide, 2 erreur d'utilisation\n"
-            "ou fichier illisible."
+            "ou fichier illisible, 3 preuve cohérente mais non authentifiée (clés prises dans le lot)."
         ),
     )
     group = parser.add_argument_group("arguments")
@@ -1572,10 +1606,14 @@ def _read_json(path: str) -> Any:
         return json.loads(_read_file(path))
     except json.JSONDecodeError as exc:
         raise _UsageError(
-            f"« {path} » n'est pas du JSON valide (ligne {exc.lineno}, colonne {exc.colno} : {exc.msg})"
+            f"« {path} » n'est pas du JSON valide (ligne {exc.lineno}, colonne {exc.colno})"
         ) from None
     except UnicodeDecodeError:
         raise _UsageError(f"« {path} » n'est pas un texte UTF-8") from None
+    except (ValueError, RecursionError):
+        raise _UsageError(
+            f"« {path} » n'est pas un JSON lisible (nombre trop long ou imbrication trop profonde)"
+        ) from None
 
 
 def format_fact(value: Any) -> str:
@@ -1600,7 +1638,12 @@ def _print_report(report: Report) -> None:
     for key, value in report.facts.items():
         print(f"{FACT_LABELS.get(key, key)} : {format_fact(value)}")  # noqa: T201
     failure = report.first_failure
-    if failure is None and report.ok:
+    if failure is None and report.ok and not report.authenticated:
+        print(  # noqa: T201
+            "Preuve cohérente mais non authentifiée : les clés viennent du lot lui-même. Épinglez celles "
+            f"que publie la plateforme (--log-key, --tsa-ca : {LOG_KEY_URL}, {TSA_CA_URL})."
+        )
+    elif failure is None and report.ok:
         print("Preuve valide.")  # noqa: T201
     else:
         reason = f"{failure.name} : {failure.message}" if failure else "aucune vérification effectuée"
@@ -1648,7 +1691,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{parser.prog} : erreur : {exc}\n")
         return 2
     _print_report(report)
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    if not report.authenticated:
+        return 3
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ JSON shape, `{"error": {"code", "message", "details"}}`, with the message in Fre
 
 from __future__ import annotations
 
+import functools
+import re
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from config.errors import ApplicationError
 
@@ -35,38 +38,52 @@ def _json(data) -> JsonResponse:
     return response
 
 
-def _int_param(request: HttpRequest, name: str, *, default: int | None = None) -> int:
+MAX_INDEX = 2**63 - 1  # what the database's bigint holds
+
+
+def _int_param(request: HttpRequest, name: str) -> int:
     raw = request.GET.get(name)
     if raw is None or raw == "":
-        if default is None:
-            raise ApplicationError(f"paramètre « {name} » manquant", code="missing_parameter")
-        return default
-    if not raw.isdigit():
+        raise ApplicationError(f"paramètre « {name} » manquant", code="missing_parameter")
+    # ASCII digits only: str.isdigit() also admits "²" and "١٢", which int() refuses or reads.
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or int(raw) > MAX_INDEX:
         raise ApplicationError(
-            f"le paramètre « {name} » doit être un entier positif ou nul, pas « {raw[:40]} »"
+            f"le paramètre « {name} » doit être un entier positif ou nul (au plus {MAX_INDEX}), "
+            f"pas « {raw[:40]} »"
         )
     return int(raw)
 
 
-def _protocol(view):
-    """Turn a refused request into its JSON error, never a server error."""
+def _protocol(*methods: str):
+    """Allow `methods` only, and turn a refused request into its JSON error in French,
+    never a server error nor an empty 405."""
 
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ApplicationError as exc:
-            return _error(exc.code, exc.message, exc.status if exc.status < 500 else 400)
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method not in methods:
+                response = _error(
+                    "method_not_allowed",
+                    f"méthode HTTP {request.method} non autorisée ici : {', '.join(methods)} attendu",
+                    status=405,
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except ApplicationError as exc:
+                return _error(exc.code, exc.message, exc.status)
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
+        return wrapped
+
+    return decorate
 
 
 # --- Time-stamping authority ------------------------------------------------------------
 
 
 @csrf_exempt
-@require_http_methods(["POST"])
+@_protocol("POST")
 def tsa_endpoint(request: HttpRequest) -> HttpResponse:
     """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out. A refused
     query gets HTTP 400 with a TimeStampResp whose statusString says why, in French."""
@@ -84,7 +101,10 @@ def tsa_endpoint(request: HttpRequest) -> HttpResponse:
             f"type de contenu « {content_type or 'absent'} » : {timestamps.QUERY_TYPE} attendu",
             status=415,
         )
-    length = int(request.headers.get("Content-Length") or 0)
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return _error("bad_request", "en-tête Content-Length invalide")
     if length > tsa.MAX_QUERY_BYTES:
         return _error("too_large", f"requête de {length} octets, {tsa.MAX_QUERY_BYTES} au plus", status=413)
     query = request.read(tsa.MAX_QUERY_BYTES + 1)
@@ -104,7 +124,7 @@ def _pem(text: str, filename: str) -> HttpResponse:
     return response
 
 
-@require_GET
+@_protocol("GET")
 def tsa_ca(request: HttpRequest) -> HttpResponse:
     """The certificates that verify the TSA's tokens (`openssl ts -verify -CAfile`)."""
     return _pem(timestamps.ca_pem(), "tsa-ca.pem")
@@ -113,45 +133,43 @@ def tsa_ca(request: HttpRequest) -> HttpResponse:
 # --- Transparency log ---------------------------------------------------------------------
 
 
-@require_GET
-@_protocol
+@_protocol("GET")
 def log_checkpoint(request: HttpRequest) -> JsonResponse:
     """The latest signed tree head, or the one of `?size=N` when that one was published."""
     if "size" in request.GET:
         size = _int_param(request, "size")
         point = Checkpoint.objects.filter(size=size).select_related("timestamp").first()
         if point is None:
-            raise ApplicationError(f"aucun point de contrôle publié pour la taille {size}", code="not_found")
+            raise ApplicationError(
+                f"aucun point de contrôle publié pour la taille {size}", code="not_found", status=404
+            )
     else:
         point = Checkpoint.objects.select_related("timestamp").order_by("-size").first() or log.checkpoint()
     return _json(log.checkpoint_json(point))
 
 
-@require_GET
-@_protocol
+@_protocol("GET")
 def log_leaves(request: HttpRequest) -> JsonResponse:
     start = _int_param(request, "start")
     end = _int_param(request, "end")
     return _json({"start": start, "end": end, "leaves": log.leaves(start, end)})
 
 
-@require_GET
-@_protocol
+@_protocol("GET")
 def log_inclusion(request: HttpRequest) -> JsonResponse:
     index = _int_param(request, "index")
     size = _int_param(request, "size")
     return _json(log.inclusion(index, size))
 
 
-@require_GET
-@_protocol
+@_protocol("GET")
 def log_consistency(request: HttpRequest) -> JsonResponse:
     first = _int_param(request, "first")
     second = _int_param(request, "second")
     return _json(log.consistency(first, second))
 
 
-@require_GET
+@_protocol("GET")
 def log_key(request: HttpRequest) -> HttpResponse:
     material = keys.material()
     response = _pem(material.log_public_key_pem, "journal-transparence.pem")

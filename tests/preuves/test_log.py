@@ -175,7 +175,7 @@ def test_checkpoints_are_coalesced(db):
 
 def test_checkpoint_beyond_the_tree_is_refused(db):
     fill(1)
-    with pytest.raises(log.ApplicationError, match="compte 1 feuilles, 4 demandées"):
+    with pytest.raises(log.ApplicationError, match="compte 1 feuille, 4 demandées"):
         log.checkpoint(covering=4)
 
 
@@ -236,9 +236,18 @@ def test_first_checkpoint_of_an_empty_log(db, client):
         (
             "/preuves/log/inclusion?index=-1&size=3",
             "invalid",
-            "« index » doit être un entier positif ou nul, pas « -1 »",
+            "« index » doit être un entier positif ou nul (au plus 9223372036854775807), pas « -1 »",
         ),
         ("/preuves/log/inclusion?index=abc&size=3", "invalid", "pas « abc »"),
+        ("/preuves/log/inclusion?index=%C2%B2&size=3", "invalid", "pas « ² »"),
+        ("/preuves/log/inclusion?index=%D9%A1&size=3", "invalid", "pas « ١ »"),
+        (
+            "/preuves/log/inclusion?index=99999999999999999999999&size=3",
+            "invalid",
+            "au plus 9223372036854775807",
+        ),
+        ("/preuves/log/inclusion?index=" + "9" * 5000 + "&size=3", "invalid", "doit être un entier positif"),
+        ("/preuves/log/inclusion?index=&size=3", "missing_parameter", "paramètre « index » manquant"),
         ("/preuves/log/inclusion?size=3", "missing_parameter", "paramètre « index » manquant"),
         (
             "/preuves/log/consistency?first=4&second=2",
@@ -249,7 +258,6 @@ def test_first_checkpoint_of_an_empty_log(db, client):
         ("/preuves/log/consistency?first=2&second=8", "log_size", "taille 8 supérieure"),
         ("/preuves/log/leaves?start=3&end=1", "log_range", "start doit être ≤ end"),
         ("/preuves/log/leaves?start=0&end=6", "log_size", "taille 6 supérieure"),
-        ("/preuves/log/checkpoint?size=3", "not_found", "aucun point de contrôle publié pour la taille 3"),
         ("/preuves/log/checkpoint?size=x", "invalid", "« size » doit être un entier"),
     ],
 )
@@ -262,6 +270,13 @@ def test_bad_requests_get_a_precise_french_error(db, client, url, code, message)
     assert message in error["message"]
 
 
+def test_unpublished_checkpoint_size_is_a_404(db, client):
+    fill(5)
+    response = client.get("/preuves/log/checkpoint?size=3")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "aucun point de contrôle publié pour la taille 3"
+
+
 def test_leaf_range_is_capped(db, client, settings):
     settings.PREUVES_LOG_MAX_LEAVES = 3
     fill(5)
@@ -271,8 +286,12 @@ def test_leaf_range_is_capped(db, client, settings):
 
 
 def test_endpoints_refuse_writes(db, client):
-    assert client.post("/preuves/log/checkpoint").status_code == 405
-    assert client.delete("/preuves/log/leaves?start=0&end=1").status_code == 405
+    for response in (
+        client.post("/preuves/log/checkpoint"),
+        client.delete("/preuves/log/leaves?start=0&end=1"),
+    ):
+        assert response.status_code == 405
+        assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 # --- Bundles, the standalone verifier, the export commands ---------------------------------
@@ -367,3 +386,41 @@ def test_endpoint_query_counts(db, client, django_assert_max_num_queries):
     ]:
         with django_assert_max_num_queries(queries):
             assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_checkpoints_are_coalesced_and_consistent():
+    """Six deposits finalised at once, each asking for a checkpoint that covers it: each gets
+    one, no size is signed twice, and every signed root is the tree's root at that size."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent checkpoints need PostgreSQL (set DATABASE_URL, Debian package postgresql)")
+    writers = 6
+    barrier = threading.Barrier(writers)
+    errors, covered = [], []
+
+    def writer(n: int) -> None:
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                index = log.append("test", {"writer": n}).index
+            point = log.checkpoint(covering=index + 1)
+            covered.append((index, point.size))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(size > index for index, size in covered)
+    tree = memory_copy()
+    points = list(Checkpoint.objects.all())
+    assert len(points) <= writers
+    assert len({p.size for p in points}) == len(points)
+    for point in points:
+        assert bytes(point.root_hash) == merkle.root(point.size, tree.source)
+        verifier.verify_checkpoint(log.checkpoint_json(point), keys.material().log_key.public_key())

@@ -24,7 +24,7 @@ def upload(client, document, **fields):
     files = {"bundle": SimpleUploadedFile("preuve.json", payload, content_type="application/json")}
     if "data" in fields:
         files["data"] = SimpleUploadedFile("manifeste.json", fields.pop("data"))
-    return client.post("/preuves/verifier/", {"trust": fields.pop("trust", "platform"), **files})
+    return client.post("/preuves/verifier/", files)
 
 
 def test_overview_page(client, bundle, django_assert_max_num_queries):
@@ -60,12 +60,6 @@ def test_forged_bundle(client, bundle):
     assert "Échec" in page
 
 
-def test_bundle_keys_are_used_with_a_warning(client, bundle):
-    page = text(upload(client, bundle, trust="bundle"))
-    assert "Preuve valide" in page
-    assert "/preuves/log/key.pem" in page  # the warning says where to compare the key
-
-
 def test_a_bundle_from_another_log_fails_against_the_published_key(client, bundle, settings, tmp_path):
     """Another key folder is another platform: its checkpoint signature, however well formed,
     does not verify under the key this platform publishes."""
@@ -80,10 +74,13 @@ def test_a_bundle_from_another_log_fails_against_the_published_key(client, bundl
         body, origin, verifier.key_id(origin, other.log_public_key), signature
     )
     bundle["log_public_key"] = other.log_public_key_pem
-    bundle["checkpoint"]["timestamp"] = None
-    assert "Preuve valide" in text(upload(client, bundle, trust="bundle"))  # consistent with itself
-    page = text(upload(client, bundle))
-    assert "Preuve invalide" in page
+    # With its own key the forged note verifies: the platform's published key is what refuses it.
+    own = verifier.verify_bundle(bundle, log_key=other.log_key.public_key())
+    assert next(c for c in own.checks if c.name == "Signature du point de contrôle").ok
+    response = upload(client, bundle)
+    assert "Preuve invalide" in text(response)
+    report = response.context["report"]
+    assert not next(c for c in report.checks if c.name == "Signature du point de contrôle").ok
 
 
 @pytest.mark.parametrize(
@@ -91,7 +88,9 @@ def test_a_bundle_from_another_log_fails_against_the_published_key(client, bundl
     [
         (b"{pas du json", "JSON illisible"),
         (b"[1, 2]", "un objet JSON est attendu"),
-        (b"\xff\xfe", "JSON illisible"),
+        (b"\xff\xfe", "pas en texte UTF-8"),
+        (b"[" * 100_000, "JSON illisible"),
+        (b"1" * 5000, "JSON illisible"),
     ],
 )
 def test_unreadable_uploads_get_a_french_error(client, db, payload, message):
@@ -101,7 +100,7 @@ def test_unreadable_uploads_get_a_french_error(client, db, payload, message):
 
 
 def test_missing_file(client, db):
-    response = client.post("/preuves/verifier/", {"trust": "platform"})
+    response = client.post("/preuves/verifier/", {})
     assert "Ce champ est obligatoire" in text(response)
 
 
@@ -109,3 +108,25 @@ def test_bundle_missing_fields_is_reported_not_crashed(client, db):
     page = text(upload(client, {"format": "marches-ouverts/preuve/1"}))
     assert "Preuve invalide" in page
     assert "leaf" in page
+
+
+def test_hostile_bundle_contents_fail_checks_without_a_server_error(client, bundle):
+    """Deeply nested leaf JSON and certificates that are PEM armour around garbage: each is
+    a failed check with a French message, never a 500."""
+    deep = dict(bundle, leaf={**bundle["leaf"], "data": base64.b64encode(b"[" * 100_000).decode()})
+    garbage_pem = (
+        "-----BEGIN CERTIFICATE-----\n"
+        + base64.b64encode(b"\x30\x03\x02\x01\x01").decode()
+        + "\n-----END CERTIFICATE-----\n"
+    )
+    bad_ca = dict(bundle, tsa_ca=garbage_pem)
+    for document in (deep, bad_ca):
+        report = verifier.verify_bundle(document)
+        assert not report.ok
+        assert all(check.message for check in report.checks)
+        assert upload(client, document).status_code == 200
+    failure = verifier.verify_bundle(deep).first_failure
+    assert failure.name == "Données de la feuille"
+    assert failure.message == "les données de la feuille ne sont pas un JSON lisible"
+    ca_check = next(c for c in verifier.verify_bundle(bad_ca).checks if c.name == "Autorité d'horodatage")
+    assert "illisible" in ca_check.message

@@ -375,6 +375,27 @@ def test_a_certificate_from_another_authority_is_intact_but_not_trusted(stranger
     assert "ne remonte à aucune autorité reconnue par la plateforme" in report.summary
 
 
+def test_the_tsa_authority_does_not_make_document_signers_trusted(stranger, settings, tmp_path):
+    """With an external TSA whose CA bundle is a commercial CA's, a document signed by any
+    certificate of that CA must not come out trusted: signers and timestamps have their own
+    roots."""
+    signed = pdf.seal(minutes(), field_name="Signature de Jean Dupont", signer=stranger)
+    stranger_ca = stranger.cert_registry
+    bundle = tmp_path / "tsa-ca.pem"
+    bundle.write_bytes(
+        b"".join(
+            x509.load_der_x509_certificate(cert.dump()).public_bytes(serialization.Encoding.PEM)
+            for cert in stranger_ca
+        )
+        + keys.material().ca_pem.encode()
+    )
+    settings.TSA_URL = "https://tsa.example.eu/tsp"
+    settings.TSA_CA_BUNDLE = str(bundle)
+    [report] = pdf.validate(signed)
+    assert report.intact
+    assert not report.trusted
+
+
 def test_a_platform_seal_then_a_stranger(sealed, stranger):
     signed = pdf.seal(sealed, field_name="Signature de Jean Dupont", signer=stranger)
     platform, member = pdf.validate(signed)

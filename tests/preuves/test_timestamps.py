@@ -63,7 +63,7 @@ def test_a_corrupted_reply_is_refused_and_not_stored(db, monkeypatch):
         reply[-20] ^= 0x01  # inside the signature
         return bytes(reply)
 
-    refused(monkeypatch, corrupting, "refusé à la vérification")
+    refused(monkeypatch, corrupting, "sa signature, son certificat")
 
 
 def test_a_replayed_reply_is_refused(db, monkeypatch):
@@ -176,7 +176,7 @@ def test_external_tsa_over_http(db, use_external):
 def test_external_tsa_token_must_chain_to_the_configured_bundle(db, use_external, settings, tmp_path):
     (tmp_path / "ours.pem").write_text(keys.material().ca_pem)
     settings.TSA_CA_BUNDLE = str(tmp_path / "ours.pem")
-    with pytest.raises(timestamps.TimestampError, match="refusé à la vérification"):
+    with pytest.raises(timestamps.TimestampError, match="sa signature, son certificat"):
         timestamps.timestamp_digest(DIGEST, purpose="test")
     assert not TimestampToken.objects.exists()
 
@@ -201,3 +201,11 @@ def test_missing_bundle_setting(db, settings):
     settings.TSA_CA_BUNDLE = ""
     with pytest.raises(timestamps.TimestampError, match="TSA_CA_BUNDLE"):
         timestamps.ca_certificates()
+
+
+def test_a_token_dated_far_from_our_clock_is_refused(db, monkeypatch):
+    """An authority whose clock is ten minutes slow would date deposits before their time."""
+    import datetime as dt
+
+    slow = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    refused(monkeypatch, lambda query: tsa.respond(query, now=slow), "à plus de 5 minutes de l'horloge")

@@ -157,6 +157,23 @@ def rejection(body: bytes) -> tuple[str, str, set]:
         (b"", "requête d'horodatage vide", "bad_data_format"),
         (b"ceci n'est pas une requete", "ce n'est pas une TimeStampReq", "bad_data_format"),
         (b"\x30\x82\x01", "ce n'est pas une TimeStampReq", "bad_data_format"),
+        # Hostile DER on which asn1crypto raises AttributeError / IndexError, found in review.
+        (
+            bytes.fromhex(
+                "30440201013031300d0609608648016503040201050004202d711642b726b04401627ca9fbac32f5c8530fb1903c"
+                "c4db0c258717921a4881c809008aa35b29617636b40101ff"
+            ),
+            "ce n'est pas une TimeStampReq",
+            "bad_data_format",
+        ),
+        (
+            bytes.fromhex(
+                "30440201013031300d06096086480e6503040201a30004202d711642b726b04401627ca9fbac32f5c8530fb1903c"
+                "c4db02258717921a48810209008aa35b29617636b40101ff"
+            ),
+            "ce n'est pas une TimeStampReq",
+            "bad_data_format",
+        ),
     ],
 )
 def test_malformed_queries_get_a_precise_rejection(tsa, body, message, fail_info):
@@ -193,7 +210,10 @@ def test_wrong_content_type_and_method(client):
     response = client.post("/preuves/tsa", data=b"x", content_type="application/json")
     assert response.status_code == 415
     assert "application/timestamp-query attendu" in response.json()["error"]["message"]
-    assert client.get("/preuves/tsa").status_code == 405
+    response = client.get("/preuves/tsa")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "méthode HTTP GET non autorisée ici : POST attendu" in response.json()["error"]["message"]
 
 
 def test_oversized_query(client):
