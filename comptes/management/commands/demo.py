@@ -209,7 +209,10 @@ class Command(BaseCommand):
         out.write(f"Preuves : {settings.SITE_URL}/preuves/ (journal de transparence, vérification).")
         out.write("Un paquet de preuve à vérifier, en ligne (« Vérifier une preuve ») ou chez vous :")
         out.write(f"  .venv/bin/python manage.py preuves export-bundle {leaf.index} -o preuve.json")
-        out.write("  .venv/bin/python preuves/verifier.py preuve.json")
+        out.write(f"  curl -o journal.pem {settings.SITE_URL}/preuves/log/key.pem")
+        out.write(f"  curl -o tsa-ca.pem {settings.SITE_URL}/preuves/tsa/ca.pem")
+        out.write("  .venv/bin/python preuves/verifier.py preuve.json \\")
+        out.write("      --log-key journal.pem --tsa-ca tsa-ca.pem")
 
     def _user(self, email: str, first: str, last: str, *, staff: bool) -> User:
         user = User.objects.filter(email=email).first()
