@@ -156,3 +156,36 @@ class ApiTokenForm(DsfrBaseForm):
         help_text="Pour le reconnaître plus tard, par exemple « script de dépôt ».",
         max_length=100,
     )
+
+
+class CeremonyPassphraseForm(DsfrBaseForm):
+    current_passphrase = forms.CharField(
+        label="Phrase de passe de séance actuelle",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        required=False,
+    )
+    passphrase = forms.CharField(
+        label="Nouvelle phrase de passe de séance",
+        help_text="Au moins 16 caractères, différente de votre mot de passe : par exemple quatre ou cinq "
+        "mots sans rapport entre eux. Elle ne vous sera jamais redemandée par e-mail.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        strip=False,
+    )
+    passphrase_confirm = forms.CharField(
+        label="Confirmez la phrase de passe de séance",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        strip=False,
+    )
+
+    def __init__(self, *args, has_current: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not has_current:
+            del self.fields["current_passphrase"]
+        else:
+            self.fields["current_passphrase"].required = True
+
+    def clean(self):
+        data = super().clean()
+        if data.get("passphrase") and data.get("passphrase") != data.get("passphrase_confirm"):
+            self.add_error("passphrase_confirm", "Les deux saisies ne sont pas identiques.")
+        return data

@@ -86,6 +86,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         device = getattr(self, "totp_device", None)
         return device is not None and device.confirmed_at is not None
 
+    @property
+    def ceremony_key(self) -> CeremonyKey | None:
+        """The current key derived from this user's ceremony passphrase, if they set one."""
+        return self.ceremony_keys.filter(retired_at__isnull=True).first()
+
 
 class OrganisationQuerySet(models.QuerySet):
     def buyers(self) -> OrganisationQuerySet:
@@ -393,3 +398,36 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class CeremonyKey(models.Model):
+    """What the platform keeps of a commission member's ceremony passphrase: the Argon2id
+    salt and parameters, and the public half (an `age` X25519 recipient) of the key they
+    derive. Shares of opening keys are sealed to that recipient at publication; only the
+    passphrase, typed at the opening ceremony, rebuilds the private half. Neither the
+    passphrase nor the private key is stored. A new passphrase retires the previous key,
+    which stays for the shares already sealed to it."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="ceremony_keys")
+    created_at = models.DateTimeField("date")
+    salt = models.BinaryField("sel Argon2id", max_length=16)
+    time_cost = models.PositiveIntegerField("Argon2id : passes")
+    memory_cost = models.PositiveIntegerField("Argon2id : mémoire (Kio)")
+    parallelism = models.PositiveSmallIntegerField("Argon2id : parallélisme")
+    recipient = models.CharField("destinataire age", max_length=100)
+    retired_at = models.DateTimeField("remplacée le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "clé de séance"
+        verbose_name_plural = "clés de séance"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(retired_at__isnull=True), name="one_current_ceremony_key"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(recipient__startswith="age1"), name="ceremony_key_is_age"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"clé de séance de {self.user} ({self.created_at:%d/%m/%Y})"

@@ -19,9 +19,10 @@ from django.utils import timezone
 from config.errors import ApplicationError, full_clean_and_save
 from preuves import journal
 
-from . import secrets, totp
+from . import ceremony, secrets, totp
 from .models import (
     ApiToken,
+    CeremonyKey,
     Invitation,
     Membership,
     Organisation,
@@ -691,3 +692,66 @@ def api_token_authenticate(secret: str) -> ApiToken | None:
     ):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token
+
+
+# --- Ceremony passphrase (commission members) --------------------------------------------
+
+
+def _passphrase_problems(user: User, passphrase: str) -> list[str]:
+    from django.contrib.auth import password_validation
+    from django.core.exceptions import ValidationError
+
+    problems = []
+    minimum = settings.CEREMONY_PASSPHRASE_MIN_LENGTH
+    if len(passphrase) < minimum:
+        problems.append(
+            f"La phrase de passe de séance doit compter au moins {minimum} caractères "
+            "(par exemple quatre ou cinq mots sans rapport entre eux)."
+        )
+    try:
+        password_validation.validate_password(passphrase, user)
+    except ValidationError as exc:
+        problems.extend(exc.messages)
+    if user.check_password(passphrase):
+        problems.append("La phrase de passe de séance doit être différente du mot de passe de connexion.")
+    return problems
+
+
+@transaction.atomic
+def ceremony_passphrase_set(*, user: User, passphrase: str, current_passphrase: str = "") -> CeremonyKey:
+    """Set (or replace) a member's ceremony passphrase. Only the Argon2id parameters and the
+    public `age` recipient derived from it are kept. Replacing it needs the current one, and
+    the previous key stays for the shares already sealed to it."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    problems = _passphrase_problems(user, passphrase)
+    if problems:
+        raise ApplicationError(" ".join(problems), code="weak_passphrase", details={"passphrase": problems})
+    previous = user.ceremony_key
+    if previous is not None:
+        parameters = ceremony.Parameters(previous.time_cost, previous.memory_cost, previous.parallelism)
+        derived = ceremony.derive_identity(current_passphrase, previous.salt, parameters)
+        if ceremony.recipient_of(derived) != previous.recipient:
+            raise ApplicationError(
+                "Phrase de passe de séance actuelle incorrecte.", code="wrong_passphrase", status=403
+            )
+        previous.retired_at = timezone.now()
+        previous.save(update_fields=["retired_at"])
+    parameters = ceremony.Parameters.current()
+    salt = ceremony.new_salt()
+    key = CeremonyKey(
+        user=user,
+        created_at=timezone.now(),
+        salt=salt,
+        time_cost=parameters.time_cost,
+        memory_cost=parameters.memory_cost,
+        parallelism=parameters.parallelism,
+        recipient=ceremony.recipient_of(ceremony.derive_identity(passphrase, salt, parameters)),
+    )
+    full_clean_and_save(key)
+    journal.record(
+        "ceremony.passphrase_set",
+        actor=user,
+        target=key,
+        payload={"recipient": key.recipient, "replaces": previous.pk if previous else None},
+    )
+    return key

@@ -26,6 +26,7 @@ urlpatterns = [
     path("compte/double-authentification/", account.totp_enrol, name="totp_enrol"),
     path("compte/double-authentification/codes-de-secours/", account.recovery_codes, name="recovery_codes"),
     path("compte/double-authentification/desactiver/", account.totp_disable, name="totp_disable"),
+    path("compte/phrase-de-seance/", account.ceremony_passphrase, name="ceremony_passphrase"),
     path("compte/jetons/", account.token_create, name="token_create"),
     path("compte/jetons/<int:pk>/revoquer/", account.token_revoke, name="token_revoke"),
     path("organisations/<int:pk>/", organisations.organisation_detail, name="organisation"),

@@ -165,7 +165,11 @@ def publication_report(consultation: Consultation, *, at: datetime | None = None
             )
 
     # 4. Commission: n members holding a share, k among them open, a president.
-    seats = list(consultation.commission.select_related("member__totp_device"))
+    seats = list(
+        consultation.commission.select_related("member__totp_device").prefetch_related(
+            "member__ceremony_keys"
+        )
+    )
     members = [seat.member for seat in seats]
     n, k = len(members), consultation.quorum
     still_members = set(
@@ -191,6 +195,17 @@ def publication_report(consultation: Consultation, *, at: datetime | None = None
             "n'ont pas encore activé la double authentification : "
             + ", ".join(without_2fa)
             + " (chaque membre doit l'activer depuis « Mon compte » avant la publication)"
+        )
+    without_passphrase = [
+        m.get_full_name() or m.email
+        for m in members
+        if not any(k.retired_at is None for k in m.ceremony_keys.all())
+    ]
+    if without_passphrase:
+        problems.append(
+            "n'ont pas encore choisi leur phrase de passe de séance : "
+            + ", ".join(without_passphrase)
+            + " (chaque membre la choisit depuis « Mon compte » : elle scelle sa part de la clé d'ouverture)"
         )
     if problems:
         report.add(

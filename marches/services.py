@@ -298,6 +298,13 @@ def commission_set(
     return seats
 
 
+# Steps other apps add to a publication, run inside its transaction after the state change:
+# offres creates the opening keys there (offres.apps). An explicit extension point rather than
+# a signal, because marches must not import offres (api → offres → marches) and a
+# publication without its keys must not commit.
+PUBLICATION_STEPS: list = []
+
+
 @transaction.atomic
 def consultation_publish(
     *, consultation: Consultation, published_by: User, now: datetime | None = None
@@ -320,6 +327,8 @@ def consultation_publish(
     workflow.transition(
         consultation, State.PUBLISHED, actor=published_by, published_at=now, published_by=published_by
     )
+    for step in PUBLICATION_STEPS:
+        step(consultation=consultation, published_by=published_by)
     journal.record(
         "consultation.published",
         actor=published_by,

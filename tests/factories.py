@@ -6,6 +6,7 @@ from comptes import totp
 from comptes.models import Membership, Organisation, TOTPDevice, User
 
 PASSWORD = "correct-horse-battery-staple"
+CEREMONY_PASSPHRASE = "agrafe cheval pile correcte séance"
 
 
 def _siret(n: int) -> str:
@@ -34,6 +35,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     def totp(self, create, extracted, **kwargs):
         if extracted:
             TOTPDevice.objects.create(user=self, secret=totp.new_secret(), confirmed_at=timezone.now())
+
+    @factory.post_generation
+    def ceremony(self, create, extracted, **kwargs):
+        """`user__ceremony=True`: a ceremony passphrase (CEREMONY_PASSPHRASE) is set."""
+        if create and extracted:
+            from comptes.services import ceremony_passphrase_set
+
+            ceremony_passphrase_set(user=self, passphrase=CEREMONY_PASSPHRASE)
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -159,13 +168,17 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def with_commission(self, create, extracted, **kwargs):
-        """Three commission members with a second factor; the first presides; quorum 2."""
+        """Three commission members with a second factor and a ceremony passphrase; the first
+        presides; quorum 2."""
         if create and extracted:
             from marches.models import CommissionSeat
 
             for i in range(3):
                 member = MembershipFactory(
-                    organisation=self.buyer, role=Membership.Role.COMMISSION_MEMBER, user__totp=True
+                    organisation=self.buyer,
+                    role=Membership.Role.COMMISSION_MEMBER,
+                    user__totp=True,
+                    user__ceremony=True,
                 ).user
                 CommissionSeat.objects.create(consultation=self, member=member, is_president=i == 0)
 

@@ -9,7 +9,7 @@ from config.errors import ApplicationError
 
 from .. import services, totp
 from ..access import get_in_scope_or_404
-from ..forms import ApiTokenForm, ProfileForm, TotpConfirmForm
+from ..forms import ApiTokenForm, CeremonyPassphraseForm, ProfileForm, TotpConfirmForm
 from ..models import ApiToken, Invitation, TOTPDevice
 
 
@@ -28,8 +28,43 @@ def account(request):
         .filter(email__iexact=user.email)
         .select_related("organisation"),
         "new_token": request.session.pop("new_api_token", None),
+        "is_commission_member": user.memberships.filter(role="commission_member").exists(),
+        "ceremony_key": user.ceremony_key,
     }
     return render(request, "comptes/account.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ceremony_passphrase(request):
+    """A commission member's ceremony passphrase: it seals their shares of the opening keys."""
+    user = request.user
+    current = user.ceremony_key
+    form = CeremonyPassphraseForm(request.POST or None, has_current=current is not None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.ceremony_passphrase_set(
+                    user=user,
+                    passphrase=form.cleaned_data["passphrase"],
+                    current_passphrase=form.cleaned_data.get("current_passphrase", ""),
+                )
+            except ApplicationError as exc:
+                field = "current_passphrase" if exc.code == "wrong_passphrase" else "passphrase"
+                for message in exc.details.get("passphrase", [exc.message]):
+                    form.add_error(field, message)
+            else:
+                messages.success(
+                    request,
+                    "Votre phrase de passe de séance est enregistrée. Retenez-la : elle seule ouvre vos "
+                    "parts des clés d'ouverture, la plateforme ne peut pas la retrouver.",
+                )
+                return redirect("comptes:account")
+    return render(
+        request, "comptes/ceremony_passphrase.html", {"form": form, "current": current}, status=status
+    )
 
 
 @login_required

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "preuves",
     "comptes",
     "marches",
+    "offres",
     "api",
 ]
 
@@ -308,3 +309,9 @@ PREUVES_LOG_MAX_LEAVES = 1000
 PDF_SEAL_CERT_FILE = env("PDF_SEAL_CERT_FILE", default="")
 PDF_SEAL_KEY_FILE = env("PDF_SEAL_KEY_FILE", default="")
 PDF_SEAL_CHAIN_FILE = env("PDF_SEAL_CHAIN_FILE", default="")
+
+# --- Sealed deposits (offres) ------------------------------------------------------------
+# A commission member's ceremony passphrase is stretched with Argon2id into the key that
+# opens their shares (comptes/ceremony.py): RFC 9106's second recommended option (64 MiB).
+CEREMONY_ARGON2 = {"time_cost": 3, "memory_cost": 64 * 1024, "parallelism": 4}
+CEREMONY_PASSPHRASE_MIN_LENGTH = 16

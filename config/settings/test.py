@@ -45,3 +45,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # No antivirus unless a test asks for the real clamd (fixture `clamav`, tests/clamav.py): a
 # developer's .env must not change what the suite sees.
 CLAMD_URL = ""
+# Argon2id of ceremony passphrases at its cheapest: the derivation is the same code, only
+# slower in production (comptes/ceremony.py).
+CEREMONY_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}

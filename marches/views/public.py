@@ -82,6 +82,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "files": current.files.order_by("path") if current else [],
         "identity": _identity(request),
         "identity_form": DownloadIdentityForm(),
+        # Created by offres at publication, read through the reverse relation: marches does not
+        # import offres (api → offres → marches).
+        "opening_keys": consultation.opening_keys.prefetch_related("shares").order_by("envelope"),
     }
     return render(request, "marches/public/detail.html", context)
 

@@ -625,7 +625,9 @@ def test_buyer_field_when_acting_for_several_buyers(buyer_agent):
 
 def commission_members(buyer, n: int = 3) -> list:
     return [
-        MembershipFactory(organisation=buyer, role="commission_member", user__totp=True).user
+        MembershipFactory(
+            organisation=buyer, role="commission_member", user__totp=True, user__ceremony=True
+        ).user
         for _ in range(n)
     ]
 

@@ -53,6 +53,7 @@ def people(db):
             organisation=buyer,
             role=Membership.Role.COMMISSION_MEMBER,
             user__totp=True,
+            user__ceremony=True,
             user__first_name=f"Membre{i}",
             user__last_name=f"Commission{i}",
         ).user

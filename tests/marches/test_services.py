@@ -46,7 +46,9 @@ def ready(buyer_agent):
     agent, buyer = buyer_agent.user, buyer_agent.organisation
     consultation = services.consultation_create(buyer=buyer, created_by=agent, **_fields())
     members = [
-        MembershipFactory(organisation=buyer, role="commission_member", user__totp=True).user
+        MembershipFactory(
+            organisation=buyer, role="commission_member", user__totp=True, user__ceremony=True
+        ).user
         for _ in range(3)
     ]
     services.commission_set(

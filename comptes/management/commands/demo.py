@@ -20,6 +20,8 @@ from preuves import anchoring, journal
 from preuves.models import LogLeaf
 
 DEMO_PASSWORD = "demo-marches-2026"  # noqa: S105  printed on purpose: demo only
+# Seals the demo commission members' shares of the opening keys (comptes/ceremony.py).
+DEMO_CEREMONY_PASSPHRASE = "seance-ouverture-des-plis-demo"  # noqa: S105  printed on purpose: demo only
 
 # Buyer key → organisation. SIRETs are fictitious but pass the Luhn check (comptes/identifiers.py).
 BUYERS = {
@@ -182,6 +184,8 @@ class Command(BaseCommand):
                         payload={"user": email, "role": role, "via": "demo"},
                     )
             secret = self._totp(user) if with_totp else ""
+            if role == Membership.Role.COMMISSION_MEMBER and user.ceremony_key is None:
+                services.ceremony_passphrase_set(user=user, passphrase=DEMO_CEREMONY_PASSPHRASE)
             rows.append(
                 (
                     email,
@@ -241,6 +245,7 @@ class Command(BaseCommand):
         out.write("")
         out.write(self.style.SUCCESS("Données de démonstration prêtes."))
         out.write(f"Mot de passe de tous les comptes : {DEMO_PASSWORD}")
+        out.write(f"Phrase de passe de séance des membres de commission : {DEMO_CEREMONY_PASSPHRASE}")
         out.write("Second facteur : ajoutez la clé TOTP dans une application d'authentification,")
         out.write("ou affichez le code courant avec :")
         out.write("  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('CLÉ').now())\"")

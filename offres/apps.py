@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class OffresConfig(AppConfig):
+    name = "offres"
+    verbose_name = "Offres"
+
+    def ready(self) -> None:
+        from marches import services as marches_services
+
+        from . import opening_keys
+
+        # A consultation is published with its opening keys, in the same transaction.
+        if opening_keys.create_for_publication not in marches_services.PUBLICATION_STEPS:
+            marches_services.PUBLICATION_STEPS.append(opening_keys.create_for_publication)
