@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve test lint format worker beat demo messages clean
+.PHONY: run serve test lint format worker beat demo messages clean static
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,15 +23,24 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## The browser encryption client: npm's age-encryption bundled by esbuild, served from static/.
+BUNDLE := static/offres/build/chiffrement.js
+$(BUNDLE): static/offres/src/chiffrement.js node_modules/.installed
+	node_modules/.bin/esbuild static/offres/src/chiffrement.js --bundle --format=iife \
+		--global-name=MarchesChiffrement --target=es2022 --minify --legal-comments=eof \
+		--log-level=warning --outfile=$@
+
+static: $(BUNDLE)
+
 ## Run the platform on embedded defaults (SQLite, local files, eager tasks) with demo data.
-run: $(VENV)/.base-installed
+run: $(VENV)/.base-installed $(BUNDLE)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## Run the whole test suite (SQLite by default; PostgreSQL + Redis when DATABASE_URL and
 ## CELERY_BROKER_URL are set, as in CI).
-test: $(VENV)/.dev-installed node_modules/.installed
+test: $(VENV)/.dev-installed node_modules/.installed $(BUNDLE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
@@ -57,4 +66,4 @@ messages: $(VENV)/.dev-installed
 	$(PY) manage.py compilemessages --locale en --ignore '.venv/*'
 
 clean:
-	rm -rf $(VENV) node_modules db.sqlite3 var test-artifacts
+	rm -rf $(VENV) node_modules db.sqlite3 var test-artifacts static/offres/build
