@@ -266,3 +266,69 @@ def leaf_digest_fields(token) -> dict[str, str]:
         "digest": token.hashed_message,
         "timestamp_sha256": hashlib.sha256(bytes(token.response)).hexdigest(),
     }
+
+
+def _paris(moment, *, milliseconds: bool = False) -> str:
+    local = timezone.localtime(moment)
+    fraction = f",{local.microsecond // 1000:03d}" if milliseconds else ""
+    return f"{local:%d/%m/%Y à %H:%M:%S}{fraction} (heure de Paris)"
+
+
+def attestation_pdf(point: Checkpoint) -> bytes:
+    """A checkpoint as a sealed PDF: its fields, the signed note and the timestamp, with the
+    platform's PAdES seal. What an operator files, or hands to an auditor, for a given size."""
+    from . import pdf
+
+    material = keys.material()
+    token = point.timestamp
+    sections = [
+        pdf.Section(
+            heading="Point de contrôle",
+            paragraphs=[
+                (
+                    "Ce document atteste l'état du journal de transparence de la plateforme à la date "
+                    "indiquée. Toute preuve d'inclusion délivrée pour cette taille mène à la racine "
+                    "ci-dessous ; toute taille ultérieure doit la prolonger (preuve de cohérence)."
+                )
+            ],
+            rows=[
+                ("Origine", point.origin),
+                ("Taille", verifier.count(point.size, "feuille")),
+                ("Racine (SHA-256)", bytes(point.root_hash).hex()),
+                ("Signé le", _paris(point.created_at)),
+                ("Clé du journal (SHA-256)", material.log_key_fingerprint),
+            ],
+        ),
+        pdf.Section(heading="Note signée (C2SP)", paragraphs=[point.note]),
+    ]
+    if token is not None:
+        sections.append(
+            pdf.Section(
+                heading="Horodatage (RFC 3161)",
+                rows=[
+                    ("Date du jeton", _paris(token.gen_time, milliseconds=True)),
+                    ("Autorité", token.tsa_name),
+                    ("Numéro de série", token.serial_number),
+                    ("Empreinte horodatée", token.hashed_message),
+                ],
+            )
+        )
+    sections.append(
+        pdf.Section(
+            heading="Vérifier",
+            paragraphs=[
+                (
+                    f"GET /preuves/log/checkpoint?size={point.size} donne ce point de contrôle ; "
+                    "python preuves/verifier.py --consistency ANCIEN.json NOUVEAU.json PREUVE.json "
+                    "vérifie qu'un point ultérieur le prolonge."
+                )
+            ],
+        )
+    )
+    document = pdf.render(
+        title=f"Attestation du journal de transparence — taille {point.size}",
+        subject=f"Point de contrôle {point.origin}",
+        sections=sections,
+        reference=f"journal-{point.size}",
+    )
+    return pdf.seal(document)

@@ -3,6 +3,7 @@ timestamped checkpoints, the public endpoints and the proof bundle."""
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -424,3 +425,22 @@ def test_parallel_checkpoints_are_coalesced_and_consistent():
     for point in points:
         assert bytes(point.root_hash) == merkle.root(point.size, tree.source)
         verifier.verify_checkpoint(log.checkpoint_json(point), keys.material().log_key.public_key())
+
+
+def test_checkpoint_attestation_is_a_sealed_pdf(db, tmp_path):
+    from preuves import pdf
+
+    fill(3)
+    call_command("preuves", "attestation", "-o", str(tmp_path / "attestation.pdf"))
+    document = (tmp_path / "attestation.pdf").read_bytes()
+    [report] = pdf.validate(document)
+    assert report.intact
+    assert report.trusted
+    assert report.timestamp_valid
+    point = Checkpoint.objects.get()
+    if shutil.which("pdftotext"):
+        text = subprocess.run(
+            ["pdftotext", str(tmp_path / "attestation.pdf"), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert bytes(point.root_hash).hex() in text.replace("\n", "")
+        assert "Attestation du journal de transparence — taille 3" in text

@@ -26,7 +26,11 @@ class Command(BaseCommand):
         proof = sub.add_parser("export-consistency", help="Écrit la preuve de cohérence FIRST → SECOND.")
         proof.add_argument("first", type=int)
         proof.add_argument("second", type=int)
-        for command in (token, point, bundle, proof):
+        attestation = sub.add_parser(
+            "attestation", help="Écrit l'attestation PDF scellée d'un point de contrôle."
+        )
+        attestation.add_argument("--size", type=int, help="taille publiée (défaut : le dernier point)")
+        for command in (token, point, bundle, proof, attestation):
             command.add_argument("-o", "--output", help="fichier de sortie (défaut : la sortie standard)")
         sub.add_parser("checkpoint", help="Signe et horodate la tête de l'arbre si elle a grandi.")
         sub.add_parser("anchor", help="Ancre la tête du journal dans le journal de transparence.")
@@ -53,14 +57,19 @@ class Command(BaseCommand):
             raise CommandError(f"aucun jeton d'horodatage n° {id}")
         self._write(bytes(token.response), output)
 
-    def export_checkpoint(self, *, size: int | None, output: str | None, **_) -> None:
+    def _checkpoint(self, size: int | None) -> Checkpoint:
         if size is None:
-            point = Checkpoint.objects.order_by("-size").first() or log.checkpoint()
-        else:
-            point = Checkpoint.objects.filter(size=size).first()
-            if point is None:
-                raise CommandError(f"aucun point de contrôle publié pour la taille {size}")
-        self._write_json(log.checkpoint_json(point), output)
+            return Checkpoint.objects.order_by("-size").first() or log.checkpoint()
+        point = Checkpoint.objects.filter(size=size).first()
+        if point is None:
+            raise CommandError(f"aucun point de contrôle publié pour la taille {size}")
+        return point
+
+    def export_checkpoint(self, *, size: int | None, output: str | None, **_) -> None:
+        self._write_json(log.checkpoint_json(self._checkpoint(size)), output)
+
+    def attestation(self, *, size: int | None, output: str | None, **_) -> None:
+        self._write(log.attestation_pdf(self._checkpoint(size)), output)
 
     def export_bundle(self, *, index: int, output: str | None, **_) -> None:
         self._write_json(log.bundle(index), output)
