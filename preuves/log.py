@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -34,8 +34,20 @@ def canonical(data: dict[str, Any]) -> bytes:
 
 
 def db_nodes(node_keys: Iterable[int]) -> dict[int, bytes]:
+    """The stored subtrees among `node_keys`, in one query. A plain cursor: the ORM spent a
+    millisecond building a 30-key IN query that PostgreSQL answers in 0.15 ms
+    (docs/performance.md), and every proof pays this once."""
     node_keys = list(node_keys)
-    return {k: bytes(h) for k, h in LogNode.objects.filter(key__in=node_keys).values_list("key", "hash")}
+    if not node_keys:
+        return {}
+    table = LogNode._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT key, hash FROM {table} WHERE key = ANY(%s)", [node_keys])  # noqa: S608
+        else:
+            marks = ", ".join(["%s"] * len(node_keys))
+            cursor.execute(f"SELECT key, hash FROM {table} WHERE key IN ({marks})", node_keys)  # noqa: S608
+        return {k: bytes(h) for k, h in cursor.fetchall()}
 
 
 def _locked_head() -> LogHead:
@@ -82,10 +94,13 @@ class TreeHead:
 
 
 def current_head() -> TreeHead:
-    head = LogHead.objects.filter(pk=1).first()
-    if head is None:
+    """The committed head, read with a plain cursor for the same reason as db_nodes."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT size, root_hash FROM {LogHead._meta.db_table} WHERE id = 1")  # noqa: S608
+        row = cursor.fetchone()
+    if row is None:
         return TreeHead(0, merkle.EMPTY_ROOT)
-    return TreeHead(head.size, bytes(head.root_hash))
+    return TreeHead(row[0], bytes(row[1]))
 
 
 def sign_head(size: int, root_hash: bytes) -> str:
