@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import errors, marches, views
+from . import errors, marches, offres, views
 
 app_name = "api"
 
@@ -31,6 +31,14 @@ urlpatterns = [
         "v1/buyer/consultations/<int:pk>/publish/",
         marches.BuyerConsultationPublishView.as_view(),
         name="buyer_consultation_publish",
+    ),
+    path("v1/depots/", offres.DepositListView.as_view(), name="deposits"),
+    path("v1/depots/<uuid:public_id>/", offres.DepositDetailView.as_view(), name="deposit"),
+    path("v1/depots/<uuid:public_id>/fichiers/", offres.DepositFilesView.as_view(), name="deposit_files"),
+    path(
+        "v1/depots/<uuid:public_id>/fichiers/<int:file_id>/contenu",
+        offres.DepositFileContentView.as_view(),
+        name="deposit_file_content",
     ),
     re_path(r"^.*$", errors.not_found_json),
 ]

@@ -66,3 +66,101 @@ class KeyShare(models.Model):
 
     def __str__(self) -> str:
         return f"part n° {self.index} de {self.member}"
+
+
+class DepositQuerySet(models.QuerySet):
+    def of_company_member(self, user):
+        """The deposits of the companies `user` belongs to: all a company user may see."""
+        return self.filter(company__memberships__user=user).distinct()
+
+
+class Deposit(models.Model):
+    """A pli: what one company sends for one consultation, one or more lots. Opened as an
+    upload session, received when finalised; several deposits per company are kept."""
+
+    class State(models.TextChoices):
+        UPLOADING = "uploading", "envoi en cours"
+        RECEIVED = "received", "reçu"
+
+    public_id = models.UUIDField("identifiant", unique=True, editable=False)
+    consultation = models.ForeignKey(
+        "marches.Consultation", on_delete=models.PROTECT, related_name="deposits"
+    )
+    company = models.ForeignKey("comptes.Organisation", on_delete=models.PROTECT, related_name="deposits")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    lots = models.ManyToManyField("marches.Lot", blank=True, related_name="deposits")
+    state = models.CharField("état", max_length=20, choices=State.choices, default=State.UPLOADING)
+    started_at = models.DateTimeField("début de l'envoi")
+    received_at = models.DateTimeField("date de réception", null=True, blank=True)
+    late = models.BooleanField("hors délai", default=False)
+
+    objects = DepositQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "pli"
+        verbose_name_plural = "plis"
+        ordering = ["started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state="uploading", received_at__isnull=True)
+                | models.Q(state="received", received_at__isnull=False),
+                name="deposit_received_has_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pli {self.public_id} de {self.company}"
+
+
+class DepositFile(models.Model):
+    """One encrypted file of a deposit, uploaded in chunks. `size` is announced first (the
+    age ciphertext's size is known before encryption ends); `received` is how many bytes are
+    stored, so an interrupted upload resumes there."""
+
+    deposit = models.ForeignKey(Deposit, on_delete=models.PROTECT, related_name="files")
+    envelope = models.CharField("enveloppe", max_length=20, choices=Envelope.choices)
+    name = models.CharField("nom du fichier", max_length=255)
+    size = models.PositiveBigIntegerField("taille annoncée (octets)")
+    received = models.PositiveBigIntegerField("octets reçus", default=0)
+    sha256 = models.CharField("SHA-256 du chiffré", max_length=64, blank=True)
+    header_length = models.PositiveIntegerField("longueur de l'en-tête age", null=True, blank=True)
+    created_at = models.DateTimeField("date")
+    completed_at = models.DateTimeField("reçu en entier le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "fichier de pli"
+        verbose_name_plural = "fichiers de pli"
+        ordering = ["deposit", "envelope", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["deposit", "envelope", "name"], name="deposit_file_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(received__lte=models.F("size")), name="deposit_file_not_over"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_envelope_display()})"
+
+    @property
+    def complete(self) -> bool:
+        return self.completed_at is not None
+
+
+class DepositChunk(models.Model):
+    """One stored piece of a file, in order: any web process may receive any chunk."""
+
+    file = models.ForeignKey(DepositFile, on_delete=models.PROTECT, related_name="chunks")
+    offset = models.PositiveBigIntegerField("position")
+    size = models.PositiveIntegerField("taille")
+    sha256 = models.CharField("SHA-256", max_length=64)
+    storage_name = models.CharField("objet stocké", max_length=300)
+    received_at = models.DateTimeField("date")
+
+    class Meta:
+        verbose_name = "morceau de fichier"
+        verbose_name_plural = "morceaux de fichier"
+        ordering = ["file", "offset"]
+        constraints = [models.UniqueConstraint(fields=["file", "offset"], name="deposit_chunk_unique_offset")]
+
+    def __str__(self) -> str:
+        return f"{self.file} @ {self.offset}"

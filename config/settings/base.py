@@ -315,3 +315,6 @@ PDF_SEAL_CHAIN_FILE = env("PDF_SEAL_CHAIN_FILE", default="")
 # opens their shares (comptes/ceremony.py): RFC 9106's second recommended option (64 MiB).
 CEREMONY_ARGON2 = {"time_cost": 3, "memory_cost": 64 * 1024, "parallelism": 4}
 CEREMONY_PASSPHRASE_MIN_LENGTH = 16
+# Largest chunk of an encrypted file accepted in one request (offres/deposits.py): the browser
+# sends 8 MiB, which is also S3's comfortable part size.
+DEPOSIT_CHUNK_MAX_BYTES = env.int("DEPOSIT_CHUNK_MAX_BYTES", default=16 * 1024 * 1024)

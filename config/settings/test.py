@@ -15,7 +15,8 @@ ALLOWED_HOSTS = ["*"]
 # tests/comptes/test_passwords.py checks that the production hasher list starts with Argon2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-MEDIA_ROOT = tempfile.mkdtemp(prefix="profil-test-media-")
+# A server process started by a test is handed the test's storage through PROFIL_TEST_MEDIA_ROOT.
+MEDIA_ROOT = os.environ.get("PROFIL_TEST_MEDIA_ROOT") or tempfile.mkdtemp(prefix="profil-test-media-")
 # Key material of the proofs (CA, TSA, seal, log key): generated once per test run, never a
 # developer's (their .env may name PREUVES_KEY_DIR). A worker started by a test is handed the
 # run's folder through PREUVES_TEST_KEY_DIR.

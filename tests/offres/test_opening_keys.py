@@ -6,58 +6,21 @@ import base64
 import io
 import shutil
 import subprocess
-from decimal import Decimal
 
 import pyrage
 import pytest
 from django.core import serializers
 from django.db import connection
-from django.utils import timezone
 
 from comptes import services as comptes_services
 from config.errors import ApplicationError
 from marches import services
-from marches.models import CpvCode
 from offres import opening_keys
 from offres.models import KeyShare, OpeningKey
 from preuves.models import JournalEntry
 from tests.factories import CEREMONY_PASSPHRASE, MembershipFactory
 
 AGE = shutil.which("age")
-
-
-@pytest.fixture
-def published(buyer_agent):
-    """A consultation published through the service, commission of three, quorum 2."""
-    agent, buyer = buyer_agent.user, buyer_agent.organisation
-    consultation = services.consultation_create(
-        buyer=buyer,
-        created_by=agent,
-        reference="2026-OUV-1",
-        title="Réfection de la toiture de l'école",
-        description="Travaux de couverture.",
-        nature="works",
-        procedure="adapted",
-        cpv_main=CpvCode.objects.get(code="45261000"),
-        place_code="35238",
-        estimated_value=Decimal(180_000),
-        deadline=timezone.now() + timezone.timedelta(days=21),
-        contact_name="Service marchés",
-        contact_email="marches@demoville.fr",
-    )
-    members = [
-        MembershipFactory(
-            organisation=buyer, role="commission_member", user__totp=True, user__ceremony=True
-        ).user
-        for _ in range(3)
-    ]
-    services.commission_set(
-        consultation=consultation, updated_by=agent, members=members, president=members[0], quorum=2
-    )
-    services.dce_add_files(
-        consultation=consultation, added_by=agent, uploads=[("RC.pdf", io.BytesIO(b"%PDF"))]
-    )
-    return services.consultation_publish(consultation=consultation, published_by=agent), members
 
 
 def shares_of(key: OpeningKey) -> list[KeyShare]:

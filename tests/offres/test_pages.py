@@ -9,8 +9,6 @@ from preuves.models import JournalEntry
 from tests.factories import CEREMONY_PASSPHRASE, PASSWORD, MembershipFactory
 from tests.helpers import login_as, text
 
-from .test_opening_keys import published  # noqa: F401 (fixture)
-
 URL = "/comptes/compte/phrase-de-seance/"
 
 
@@ -73,7 +71,7 @@ def test_the_page_needs_a_login(client, db):
     assert "/comptes/connexion/" in response["Location"]
 
 
-def test_consultation_page_publishes_recipients_and_commitments(client, published):  # noqa: F811
+def test_consultation_page_publishes_recipients_and_commitments(client, published):
     consultation, _ = published
     page = text(client.get(consultation.get_absolute_url()))
     for key in consultation.opening_keys.all():

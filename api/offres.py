@@ -1,0 +1,213 @@
+"""Deposits through the API: open a deposit, announce its encrypted files, send each file's
+chunks (resumable). Thin views over offres.deposits; a company user sees only the deposits
+of their companies, anything else is a 404 (STYLE.md §3)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from comptes.models import Organisation
+from config.errors import ApplicationError
+from marches.models import Consultation
+from offres import deposits
+from offres.models import Deposit, DepositFile
+
+from .errors import ErrorSerializer
+from .marches import validated
+
+TAGS = ["dépôts"]
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+class DepositOpenSerializer(serializers.Serializer):
+    consultation = serializers.IntegerField(help_text="Identifiant de la consultation.")
+    company = serializers.IntegerField(
+        required=False, help_text="Votre entreprise (facultatif si vous n'appartenez qu'à une)."
+    )
+    lots = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+
+
+class DepositFileInputSerializer(serializers.Serializer):
+    envelope = serializers.ChoiceField(choices=["application", "offer"], help_text="candidature ou offre")
+    name = serializers.CharField(max_length=255)
+    size = serializers.IntegerField(min_value=1, help_text="Taille du fichier chiffré (age), en octets.")
+
+
+class DepositFileSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    envelope = serializers.CharField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    received = serializers.IntegerField(help_text="Octets reçus : la position où reprendre l'envoi.")
+    complete = serializers.BooleanField()
+    sha256 = serializers.CharField(help_text="SHA-256 du fichier chiffré, une fois reçu en entier.")
+
+
+class DepositSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    consultation = serializers.IntegerField(source="consultation_id")
+    company = serializers.CharField(source="company.name")
+    lots = serializers.SerializerMethodField()
+    state = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    recipients = serializers.SerializerMethodField(help_text="Destinataires age publiés, par enveloppe.")
+    files = DepositFileSerializer(many=True)
+
+    def get_lots(self, deposit) -> list[int]:
+        return sorted(lot.number for lot in deposit.lots.all())
+
+    def get_recipients(self, deposit) -> dict[str, str]:
+        return {key.envelope: key.recipient for key in deposit.consultation.opening_keys.all()}
+
+
+def _visible(request):
+    return Deposit.objects.of_company_member(request.user).select_related("company", "consultation")
+
+
+def _deposit(request, public_id) -> Deposit:
+    deposit = (
+        _visible(request)
+        .prefetch_related(
+            "lots", "consultation__opening_keys", Prefetch("files", DepositFile.objects.order_by("pk"))
+        )
+        .filter(public_id=public_id)
+        .first()
+    )
+    if deposit is None:
+        raise ApplicationError("Pli introuvable.", code="not_found", status=404)
+    return deposit
+
+
+class DepositListView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_open",
+        summary="Ouvrir un pli",
+        description="Ouvre une session de dépôt pour une consultation et des lots. Les fichiers sont ensuite "
+        "annoncés, puis envoyés chiffrés (age) par morceaux.",
+        request=DepositOpenSerializer,
+        responses={201: DepositSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def post(self, request):
+        data = validated(DepositOpenSerializer(data=request.data))
+        consultation = Consultation.objects.public().filter(pk=data["consultation"]).first()
+        if consultation is None:
+            raise ApplicationError("Consultation introuvable.", code="not_found", status=404)
+        companies = Organisation.objects.filter(
+            kind=Organisation.Kind.COMPANY, memberships__user=request.user
+        )
+        if "company" in data:
+            companies = companies.filter(pk=data["company"])
+        companies = list(companies[:2])
+        if len(companies) != 1:
+            message = (
+                "Précisez votre entreprise (champ company)."
+                if companies
+                else "Vous n'êtes membre d'aucune entreprise : seules les entreprises déposent des plis."
+            )
+            raise ApplicationError(message, code="company", status=400 if companies else 403)
+        lots = list(consultation.lots.filter(number__in=data["lots"]))
+        if len(lots) != len(set(data["lots"])):
+            raise ApplicationError(
+                "Un des lots demandés n'existe pas dans cette consultation.", code="validation"
+            )
+        deposit = deposits.deposit_open(
+            consultation=consultation, company=companies[0], user=request.user, lots=lots
+        )
+        return Response(
+            DepositSerializer(_deposit(request, deposit.public_id)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class DepositDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_get",
+        summary="État d'un pli",
+        responses={200: DepositSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def get(self, request, public_id):
+        return Response(DepositSerializer(_deposit(request, public_id)).data)
+
+
+class DepositFilesView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_files_add",
+        summary="Annoncer un fichier chiffré",
+        request=DepositFileInputSerializer,
+        responses={201: DepositFileSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def post(self, request, public_id):
+        deposit = _deposit(request, public_id)
+        data = validated(DepositFileInputSerializer(data=request.data))
+        created = deposits.file_add(deposit=deposit, user=request.user, **data)
+        return Response(DepositFileSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class RawBodyParser(BaseParser):
+    """The chunk's bytes stay in the request stream: the view streams them to storage."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class DepositFileContentView(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [RawBodyParser]
+
+    def _file(self, request, public_id, file_id) -> DepositFile:
+        deposit = _deposit(request, public_id)
+        file = deposit.files.filter(pk=file_id).first()
+        if file is None:
+            raise ApplicationError("Fichier introuvable dans ce pli.", code="not_found", status=404)
+        return file
+
+    @extend_schema(
+        operation_id="deposits_files_status",
+        summary="Où reprendre l'envoi d'un fichier",
+        responses={200: DepositFileSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def get(self, request, public_id, file_id: int):
+        return Response(DepositFileSerializer(self._file(request, public_id, file_id)).data)
+
+    @extend_schema(
+        operation_id="deposits_files_chunk",
+        summary="Envoyer un morceau de fichier chiffré",
+        description="Corps : les octets du morceau (application/octet-stream), à la position `offset`, qui "
+        "doit être celle où s'arrêtent les octets déjà reçus. Le premier morceau contient l'en-tête age.",
+        parameters=[OpenApiParameter("offset", int, required=True)],
+        request={"application/octet-stream": bytes},
+        responses={200: DepositFileSerializer, 413: ErrorSerializer, 415: ErrorSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def put(self, request, public_id, file_id: int):
+        file = self._file(request, public_id, file_id)
+        raw_offset = request.query_params.get("offset", "")
+        if not raw_offset.isascii() or not raw_offset.isdigit():
+            raise ApplicationError(
+                "Paramètre « offset » manquant ou invalide (entier positif).", code="validation"
+            )
+        try:
+            length = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise ApplicationError("En-tête Content-Length invalide.", code="validation") from None
+        updated = deposits.chunk_receive(
+            file=file, user=request.user, offset=int(raw_offset), stream=request.stream, length=length
+        )
+        return Response(DepositFileSerializer(updated).data)

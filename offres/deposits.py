@@ -1,0 +1,238 @@
+"""Deposit upload sessions: a company opens a deposit, announces its encrypted files, and
+sends each one in chunks that any web process may receive, in any number of requests.
+
+- The server receives only ciphertext: the first chunk of each file must hold a well-formed
+  age v1 header (offres/age_format.py), or the file is refused there and then.
+- Chunks are streamed to storage (one object each: local files or S3), hashed as they pass;
+  nothing holds a whole file in memory. A chunk must start exactly where the stored bytes
+  end: a chunk out of order or overlapping gets the offset to resume from, so an upload cut
+  by a dropped connection or a server restart picks up at the last acknowledged byte.
+- The consultation's maximum deposit size bounds the announced sizes, and no file receives
+  more than it announced.
+- When a file is complete, its SHA-256 is computed by reading its chunks back in order (a
+  streaming read: consecutive chunks may have reached different processes, and a hash state
+  cannot be handed between them) and its length is checked against the age format.
+
+Finalisation (reception time, deadline, timestamp, log, receipt) comes next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from comptes.models import Membership, Organisation, User
+from config.errors import ApplicationError
+from marches.models import Consultation, Lot
+from preuves import journal
+
+from . import age_format
+from .models import Deposit, DepositChunk, DepositFile, Envelope
+
+COPY_BYTES = 1024 * 1024
+
+
+def _company_of(user: User, company: Organisation) -> Organisation:
+    if not Membership.objects.filter(
+        user=user, organisation=company, organisation__kind=Organisation.Kind.COMPANY
+    ).exists():
+        raise ApplicationError("Pli introuvable.", code="not_found", status=404)
+    return company
+
+
+@transaction.atomic
+def deposit_open(
+    *, consultation: Consultation, company: Organisation, user: User, lots: list[Lot]
+) -> Deposit:
+    """Open a deposit: allowed until the deadline and after it (a late deposit is kept and
+    flagged at reception, as the law requires)."""
+    _company_of(user, company)
+    if consultation.current_state not in (Consultation.State.PUBLISHED, Consultation.State.CLOSED):
+        raise ApplicationError("Cette consultation ne reçoit pas de plis.", code="not_open", status=409)
+    own_lots = set(consultation.lots.values_list("pk", flat=True))
+    if own_lots and not lots:
+        raise ApplicationError("Choisissez au moins un lot.", code="validation")
+    if any(lot.pk not in own_lots for lot in lots):
+        raise ApplicationError(
+            "Un des lots choisis n'appartient pas à cette consultation.", code="validation"
+        )
+    deposit = Deposit.objects.create(
+        public_id=uuid.uuid4(),
+        consultation=consultation,
+        company=company,
+        created_by=user,
+        started_at=timezone.now(),
+    )
+    deposit.lots.set(lots)
+    journal.record(
+        "deposit.opened",
+        actor=user,
+        organisation=company,
+        target=deposit,
+        payload={"consultation": consultation.pk, "lots": sorted(lot.number for lot in lots)},
+    )
+    return deposit
+
+
+def _editable(deposit: Deposit) -> None:
+    if deposit.state != Deposit.State.UPLOADING:
+        raise ApplicationError(
+            "Ce pli est déjà reçu : il ne peut plus être modifié.", code="received", status=409
+        )
+
+
+@transaction.atomic
+def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: int) -> DepositFile:
+    deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
+    _company_of(user, deposit.company)
+    _editable(deposit)
+    if envelope not in Envelope.values:
+        raise ApplicationError(
+            "Enveloppe inconnue : « candidature » ou « offre » attendue.", code="validation"
+        )
+    name = name.strip().replace("/", "_").replace("\\", "_")
+    if not name or len(name) > 255:
+        raise ApplicationError(
+            "Nom de fichier vide ou trop long (255 caractères au plus).", code="validation"
+        )
+    if size < 1:
+        raise ApplicationError("Un fichier chiffré n'est jamais vide.", code="validation")
+    announced = deposit.files.aggregate(total=Sum("size"))["total"] or 0
+    limit = deposit.consultation.max_deposit_bytes
+    if announced + size > limit:
+        raise ApplicationError(
+            f"Le pli dépasserait la taille maximale de la consultation ({limit} octets) : "
+            f"{announced + size} octets annoncés.",
+            code="too_large",
+            status=413,
+        )
+    if deposit.files.filter(envelope=envelope, name=name).exists():
+        raise ApplicationError(
+            f"Un fichier « {name} » est déjà dans cette enveloppe.", code="duplicate", status=409
+        )
+    return DepositFile.objects.create(
+        deposit=deposit, envelope=envelope, name=name, size=size, created_at=timezone.now()
+    )
+
+
+class _Hashing:
+    """A read-only stream that hashes and counts what passes through it, and refuses to read
+    past `limit` bytes."""
+
+    def __init__(self, stream: BinaryIO, limit: int, first: bytes = b"") -> None:
+        self.stream, self.limit = stream, limit
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self.pending = first
+
+    def read(self, size: int = -1) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending, b""
+        else:
+            want = COPY_BYTES if size is None or size < 0 else size
+            data = self.stream.read(min(want, self.limit - self.count + 1))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise ApplicationError(
+                "Ce morceau dépasse la taille annoncée du fichier.", code="too_large", status=413
+            )
+        self.digest.update(data)
+        return data
+
+
+def _storage_name(file: DepositFile, offset: int) -> str:
+    return f"plis/{file.deposit.public_id}/{file.pk}/{offset:015d}.part"
+
+
+@transaction.atomic
+def chunk_receive(
+    *, file: DepositFile, user: User, offset: int, stream: BinaryIO, length: int
+) -> DepositFile:
+    """Store one chunk at `offset`. Refusals say where to resume."""
+    file = DepositFile.objects.select_for_update().select_related("deposit__consultation").get(pk=file.pk)
+    _company_of(user, file.deposit.company)
+    _editable(file.deposit)
+    if file.complete:
+        raise ApplicationError("Ce fichier est déjà reçu en entier.", code="complete", status=409)
+    if offset != file.received:
+        raise ApplicationError(
+            f"Morceau à la position {offset} refusé : le serveur a reçu {file.received} octets de ce "
+            f"fichier, reprenez à la position {file.received}.",
+            code="wrong_offset",
+            status=409,
+            details={"expected_offset": file.received},
+        )
+    if length < 1 or length > settings.DEPOSIT_CHUNK_MAX_BYTES:
+        raise ApplicationError(
+            f"Morceau de {length} octets : entre 1 et {settings.DEPOSIT_CHUNK_MAX_BYTES} octets attendus.",
+            code="chunk_size",
+            status=413 if length > 0 else 400,
+        )
+    if offset + length > file.size:
+        raise ApplicationError(
+            f"Ce morceau dépasse la taille annoncée du fichier ({file.size} octets).",
+            code="too_large",
+            status=413,
+        )
+    first = b""
+    if offset == 0:
+        # The whole header must be in the first chunk (it is at most 64 KiB, age files have a
+        # few hundred bytes), so that what is not age is refused before anything is stored.
+        first = stream.read(min(length, age_format.MAX_HEADER_BYTES))
+        try:
+            header = age_format.parse_header(first)
+        except age_format.AgeFormatError as exc:
+            raise ApplicationError(f"« {file.name} » refusé : {exc}", code="not_age", status=415) from None
+        file.header_length = header.length
+    reader = _Hashing(stream, length, first)
+    wanted = _storage_name(file, offset)
+    try:
+        name = default_storage.save(wanted, File(reader, name="part"))
+    except BaseException:
+        # A connection dropped mid-chunk: whatever the storage wrote of it goes.
+        if default_storage.exists(wanted):
+            default_storage.delete(wanted)
+        raise
+    try:
+        if reader.count != length:
+            raise ApplicationError(
+                f"Morceau interrompu : {reader.count} octets reçus sur {length} annoncés. Renvoyez-le à la "
+                f"position {offset}.",
+                code="incomplete_chunk",
+                details={"expected_offset": offset},
+            )
+        DepositChunk.objects.create(
+            file=file, offset=offset, size=length, sha256=reader.digest.hexdigest(), storage_name=name,
+            received_at=timezone.now(),
+        )  # fmt: skip
+        file.received = offset + length
+        if file.received == file.size:
+            _complete(file)
+        file.save()
+    except BaseException:
+        # Nothing of a refused chunk stays: no row (the transaction rolls back), no object.
+        default_storage.delete(name)
+        raise
+    return file
+
+
+def _complete(file: DepositFile) -> None:
+    digest = hashlib.sha256()
+    for chunk in file.chunks.order_by("offset"):
+        with default_storage.open(chunk.storage_name, "rb") as handle:
+            while block := handle.read(COPY_BYTES):
+                digest.update(block)
+    try:
+        age_format.check_length(file.size, age_format.Header((), file.header_length or 0))
+    except age_format.AgeFormatError as exc:
+        raise ApplicationError(f"« {file.name} » refusé : {exc}", code="not_age", status=415) from None
+    file.sha256 = digest.hexdigest()
+    file.completed_at = timezone.now()
