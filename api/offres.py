@@ -5,6 +5,8 @@ of their companies, anything else is a 404 (STYLE.md §3)."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
@@ -15,7 +17,7 @@ from rest_framework.views import APIView
 from comptes.models import Organisation
 from config.errors import ApplicationError
 from marches.models import Consultation
-from offres import deposits
+from offres import deposits, receipts
 from offres.models import Deposit, DepositFile
 
 from .errors import ErrorSerializer
@@ -67,7 +69,9 @@ class DepositSerializer(serializers.Serializer):
 
 
 def _visible(request):
-    return Deposit.objects.of_company_member(request.user).select_related("company", "consultation")
+    return Deposit.objects.of_company_member(request.user).select_related(
+        "company", "consultation__buyer", "created_by", "timestamp"
+    )
 
 
 def _deposit(request, public_id) -> Deposit:
@@ -211,3 +215,103 @@ class DepositFileContentView(APIView):
             file=file, user=request.user, offset=int(raw_offset), stream=request.stream, length=length
         )
         return Response(DepositFileSerializer(updated).data)
+
+
+class ReceiptSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    state = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    late = serializers.BooleanField(help_text="Reçu après la date limite : conservé, jamais ouvert.")
+    digest = serializers.CharField(help_text="SHA-256 du bordereau (bordereau.json), horodaté et journalisé.")
+    log_index = serializers.IntegerField()
+    timestamp = serializers.DateTimeField(source="timestamp.gen_time")
+    mentions = serializers.SerializerMethodField(help_text="Les mentions de l'accusé de réception.")
+    files = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    def get_mentions(self, deposit) -> dict[str, str]:
+        return dict(receipts.legal_fields(deposit))
+
+    def get_files(self, deposit) -> list[dict]:
+        return deposit.manifest["files"]
+
+    def get_links(self, deposit) -> dict[str, str]:
+        base = f"/api/v1/depots/{deposit.public_id}"
+        return {
+            "receipt_pdf": f"{base}/accuse.pdf",
+            "proof_bundle": f"{base}/preuve",
+            "manifest": f"{base}/bordereau.json",
+        }
+
+
+def _received(request, public_id) -> Deposit:
+    deposit = _deposit(request, public_id)
+    if deposit.state != Deposit.State.RECEIVED:
+        raise ApplicationError(
+            "Ce pli n'est pas encore reçu : validez-le d'abord.", code="not_received", status=409
+        )
+    return deposit
+
+
+class DepositFinaliseView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_finalise",
+        summary="Valider l'envoi d'un pli",
+        description="Tous les fichiers doivent être reçus en entier. L'heure de réception est celle du "
+        "serveur à cet instant. Appeler deux fois donne le même accusé de réception.",
+        request=None,
+        responses={200: ReceiptSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def post(self, request, public_id):
+        deposit = deposits.deposit_finalise(deposit=_deposit(request, public_id), user=request.user)
+        return Response(ReceiptSerializer(_deposit(request, deposit.public_id)).data)
+
+
+class DepositProofView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_proof",
+        summary="Paquet de preuve du pli",
+        description="Le paquet que vérifie `python preuves/verifier.py` (docs/verifier.md).",
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        tags=TAGS,
+    )
+    def get(self, request, public_id):
+        return Response(receipts.bundle(_received(request, public_id)))
+
+
+class DepositManifestView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_manifest",
+        summary="Bordereau du pli (JSON canonique)",
+        description="Les octets exacts dont le SHA-256 (`digest`) a été horodaté et journalisé.",
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, **ERRORS},
+        tags=TAGS,
+    )
+    def get(self, request, public_id):
+        deposit = _received(request, public_id)
+        response = HttpResponse(deposits.manifest_bytes(deposit.manifest), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="bordereau-{deposit.public_id}.json"'
+        return response
+
+
+class DepositReceiptPdfView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_receipt_pdf",
+        summary="Accusé de réception scellé (PDF)",
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, **ERRORS},
+        tags=TAGS,
+    )
+    def get(self, request, public_id):
+        deposit = _received(request, public_id)
+        response = HttpResponse(receipts.receipt_pdf(deposit), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="accuse-{deposit.public_id}.pdf"'
+        return response

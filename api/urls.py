@@ -40,5 +40,17 @@ urlpatterns = [
         offres.DepositFileContentView.as_view(),
         name="deposit_file_content",
     ),
+    path("v1/depots/<uuid:public_id>/valider", offres.DepositFinaliseView.as_view(), name="deposit_finalise"),
+    path("v1/depots/<uuid:public_id>/preuve", offres.DepositProofView.as_view(), name="deposit_proof"),
+    path(
+        "v1/depots/<uuid:public_id>/bordereau.json",
+        offres.DepositManifestView.as_view(),
+        name="deposit_manifest",
+    ),
+    path(
+        "v1/depots/<uuid:public_id>/accuse.pdf",
+        offres.DepositReceiptPdfView.as_view(),
+        name="deposit_receipt",
+    ),
     re_path(r"^.*$", errors.not_found_json),
 ]

@@ -13,7 +13,9 @@ sends each one in chunks that any web process may receive, in any number of requ
   streaming read: consecutive chunks may have reached different processes, and a hash state
   cannot be handed between them) and its length is checked against the age format.
 
-Finalisation (reception time, deadline, timestamp, log, receipt) comes next.
+Finalisation receives the deposit: reception time under a lock on the consultation,
+late flag, a manifest whose digest is timestamped and appended to the transparency log, and
+the receipt (offres/receipts.py).
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from comptes.models import Membership, Organisation, User
 from config.errors import ApplicationError
 from marches.models import Consultation, Lot
-from preuves import journal
+from preuves import journal, timestamps
+from preuves import log as preuves_log
 
 from . import age_format
 from .models import Deposit, DepositChunk, DepositFile, Envelope
@@ -236,3 +240,125 @@ def _complete(file: DepositFile) -> None:
         raise ApplicationError(f"« {file.name} » refusé : {exc}", code="not_age", status=415) from None
     file.sha256 = digest.hexdigest()
     file.completed_at = timezone.now()
+
+
+# --- Finalisation ---------------------------------------------------------------------------
+
+
+def bidder_pseudonym(company: Organisation) -> str:
+    """What the public log says of a bidder: a keyed hash, stable for one company, that only
+    the platform can link back to it."""
+    return salted_hmac("offres.bidder-pseudonym", str(company.pk), algorithm="sha256").hexdigest()[:32]
+
+
+def _manifest(deposit: Deposit, files: list[DepositFile], received_at) -> dict:
+    consultation = deposit.consultation
+    company = deposit.company
+    return {
+        "format": "marches-ouverts/bordereau/1",
+        "deposit": str(deposit.public_id),
+        "company": {
+            "name": company.name,
+            "identifier": company.siret or company.vat_number or company.national_id,
+        },
+        "deposited_by": deposit.created_by.email,
+        "buyer": consultation.buyer.name,
+        "consultation": {
+            "id": consultation.pk,
+            "reference": consultation.reference,
+            "title": consultation.title,
+            "deadline": consultation.deadline.isoformat(),
+        },
+        "lots": sorted(lot.number for lot in deposit.lots.all()),
+        "started_at": deposit.started_at.isoformat(timespec="milliseconds"),
+        "received_at": received_at.isoformat(timespec="milliseconds"),
+        "late": received_at >= consultation.deadline,
+        "files": [
+            {"envelope": f.envelope, "name": f.name, "size": f.size, "sha256": f.sha256} for f in files
+        ],
+    }
+
+
+def manifest_bytes(manifest: dict) -> bytes:
+    return preuves_log.canonical(manifest)
+
+
+def deposit_finalise(*, deposit: Deposit, user: User) -> Deposit:
+    """Receive a deposit, in one transaction under a lock on the consultation: reception time
+    is the server's time now (the end of the upload is what counts in law), compared with the
+    deadline under that lock, so no deposit finalised after the closing can be in time. The
+    manifest's digest is timestamped and appended to the transparency log. Finalising twice
+    gives the same receipt."""
+    _company_of(user, deposit.company)
+    with transaction.atomic():
+        Consultation.objects.select_for_update().get(pk=deposit.consultation_id)
+        deposit = (
+            Deposit.objects.select_for_update()
+            .select_related("consultation__buyer", "company", "created_by")
+            .get(pk=deposit.pk)
+        )
+        if deposit.state == Deposit.State.RECEIVED:
+            return deposit
+        files = list(deposit.files.order_by("envelope", "name"))
+        if not files:
+            raise ApplicationError(
+                "Ce pli ne contient aucun fichier : ajoutez-en avant de l'envoyer.", code="empty"
+            )
+        missing = [f"{f.name} ({f.size - f.received} octets manquants)" for f in files if not f.complete]
+        if missing:
+            raise ApplicationError(
+                "Envoi incomplet : "
+                + ", ".join(missing)
+                + ". Reprenez l'envoi de ces fichiers, puis validez.",
+                code="incomplete",
+                status=409,
+            )
+        received_at = timezone.now()
+        manifest = _manifest(deposit, files, received_at)
+        body = manifest_bytes(manifest)
+        token = timestamps.timestamp_data(body, purpose="deposit", subject=deposit)
+        leaf = preuves_log.append(
+            "deposit",
+            {
+                "consultation": deposit.consultation_id,
+                "deposit": str(deposit.public_id),
+                "bidder": bidder_pseudonym(deposit.company),
+                "size": sum(f.size for f in files),
+                "received_at": manifest["received_at"],
+                "late": manifest["late"],
+                **preuves_log.leaf_digest_fields(token),
+            },
+        )
+        deposit.state = Deposit.State.RECEIVED
+        deposit.received_at = received_at
+        deposit.late = manifest["late"]
+        deposit.manifest = manifest
+        deposit.digest = token.hashed_message
+        deposit.timestamp = token
+        deposit.log_index = leaf.index
+        deposit.save()
+        journal.record(
+            "deposit.received",
+            actor=user,
+            organisation=deposit.company,
+            target=deposit,
+            payload={
+                "consultation": deposit.consultation_id,
+                "late": deposit.late,
+                "digest": deposit.digest,
+                "log_index": leaf.index,
+                "files": len(files),
+            },
+        )
+        transaction.on_commit(lambda: _after_reception(deposit.pk))
+    return deposit
+
+
+def _after_reception(deposit_pk: int) -> None:
+    """Once the reception is committed: a checkpoint that covers it (signed outside the
+    appending transaction, see preuves.log.checkpoint), then the e-mail, in a task."""
+    from . import tasks
+
+    deposit = Deposit.objects.only("log_index").get(pk=deposit_pk)
+    preuves_log.checkpoint(covering=deposit.log_index + 1)
+    tasks.receipt_send.delay(deposit_pk)

@@ -93,6 +93,14 @@ class Deposit(models.Model):
     started_at = models.DateTimeField("début de l'envoi")
     received_at = models.DateTimeField("date de réception", null=True, blank=True)
     late = models.BooleanField("hors délai", default=False)
+    # Set at reception: the manifest (who, for what, which files with their digests) whose
+    # SHA-256 is timestamped and appended to the transparency log.
+    manifest = models.JSONField("bordereau", null=True, blank=True)
+    digest = models.CharField("empreinte du bordereau (SHA-256)", max_length=64, blank=True)
+    timestamp = models.OneToOneField(
+        "preuves.TimestampToken", on_delete=models.PROTECT, null=True, blank=True, related_name="deposit"
+    )
+    log_index = models.PositiveBigIntegerField("rang dans le journal de transparence", null=True, blank=True)
 
     objects = DepositQuerySet.as_manager()
 

@@ -2,11 +2,15 @@
 (urllib against the live server, as curl would): open a deposit, announce a file encrypted
 offline, send it in chunks, resume after an interruption."""
 
+import base64
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from comptes.services import api_token_create
 from offres.models import DepositChunk, DepositFile
@@ -14,6 +18,7 @@ from tests.factories import MembershipFactory
 
 AGE = shutil.which("age")
 CHUNK = 64 * 1024
+VERIFIER = Path(__file__).resolve().parents[2] / "preuves" / "verifier.py"
 
 
 def call(
@@ -125,3 +130,130 @@ def test_buyer_staff_cannot_deposit(live_server, published):
     status, error = post_json(live_server.url + "/api/v1/depots/", token, {"consultation": consultation.pk})
     assert status == 403
     assert "seules les entreprises déposent des plis" in error["error"]["message"]
+
+
+# --- Finalisation and receipt ------------------------------------------------------------------
+
+
+def upload_all(token, base, file, ciphertext):
+    offset = 0
+    while offset < len(ciphertext):
+        status, state = put_chunk(token, base, file["id"], offset, ciphertext[offset : offset + CHUNK])
+        assert status == 200, state
+        offset = state["received"]
+
+
+def get_bytes(url: str, token: str) -> bytes:
+    request = urllib.request.Request(url)
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read()
+
+
+def test_a_received_deposit_gets_a_receipt_whose_proofs_verify(deposit_setup, tmp_path, mailoutbox):
+    from preuves import pdf
+
+    token, base, file, ciphertext = deposit_setup
+    upload_all(token, base, file, ciphertext)
+    status, receipt = call(f"{base}/valider", token, "POST", b"{}")
+    assert status == 200, receipt
+    assert receipt["state"] == "received"
+    assert receipt["late"] is False
+    assert set(receipt["mentions"]) >= {
+        "Déposé par",
+        "Acheteur",
+        "Consultation",
+        "Date et heure de réception",
+    }
+    assert receipt["files"][0]["sha256"] == hashlib.sha256(ciphertext).hexdigest()
+    # The bundle, checked offline by the standalone verifier with the published keys and the
+    # manifest whose digest was timestamped.
+    root = base.split("/api/")[0]
+    (tmp_path / "preuve.json").write_bytes(get_bytes(f"{base}/preuve", token))
+    (tmp_path / "bordereau.json").write_bytes(get_bytes(f"{base}/bordereau.json", token))
+    (tmp_path / "journal.pem").write_bytes(urllib.request.urlopen(root + "/preuves/log/key.pem").read())
+    (tmp_path / "tsa-ca.pem").write_bytes(urllib.request.urlopen(root + "/preuves/tsa/ca.pem").read())
+    verified = subprocess.run(
+        [sys.executable, str(VERIFIER), "preuve.json", "--log-key", "journal.pem", "--tsa-ca", "tsa-ca.pem",
+         "--data", "bordereau.json"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert hashlib.sha256((tmp_path / "bordereau.json").read_bytes()).hexdigest() == receipt["digest"]
+    bundle = json.loads((tmp_path / "preuve.json").read_text())
+    (tmp_path / "jeton.tsr").write_bytes(base64.b64decode(bundle["timestamp"]["tsr"]))
+    openssl = subprocess.run(
+        ["openssl", "ts", "-verify", "-digest", receipt["digest"], "-in", "jeton.tsr",
+         "-CAfile", "tsa-ca.pem"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert openssl.returncode == 0, openssl.stderr
+    # The sealed PDF, also sent by e-mail.
+    document = get_bytes(f"{base}/accuse.pdf", token)
+    [seal] = pdf.validate(document)
+    assert seal.intact
+    assert seal.trusted
+    assert seal.timestamp_valid
+    [mail] = mailoutbox
+    assert "Accusé de réception de votre pli" in mail.subject
+    assert receipt["digest"] in mail.body
+    assert mail.attachments[0][1] == document
+
+
+def test_finalising_twice_gives_the_same_receipt(deposit_setup):
+    from preuves.models import LogLeaf
+
+    token, base, file, ciphertext = deposit_setup
+    upload_all(token, base, file, ciphertext)
+    _, first = call(f"{base}/valider", token, "POST", b"{}")
+    _, second = call(f"{base}/valider", token, "POST", b"{}")
+    assert first == second
+    assert LogLeaf.objects.filter(kind="deposit").count() == 1
+
+
+def test_an_incomplete_deposit_cannot_be_finalised(deposit_setup):
+    token, base, file, ciphertext = deposit_setup
+    put_chunk(token, base, file["id"], 0, ciphertext[:CHUNK])
+    status, error = call(f"{base}/valider", token, "POST", b"{}")
+    assert status == 409
+    assert "Envoi incomplet : offre.pdf.age" in error["error"]["message"]
+    assert call(f"{base}/preuve", token)[0] == 409
+
+
+def test_a_deposit_finalised_after_the_deadline_is_kept_and_flagged_late(deposit_setup):
+    from django.utils import timezone
+
+    from marches.models import Consultation
+    from offres.models import Deposit
+
+    token, base, file, ciphertext = deposit_setup
+    upload_all(token, base, file, ciphertext)
+    deposit = Deposit.objects.get()
+    Consultation.objects.filter(pk=deposit.consultation_id).update(
+        deadline=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    status, receipt = call(f"{base}/valider", token, "POST", b"{}")
+    assert status == 200
+    assert receipt["late"] is True
+    assert receipt["mentions"]["Délai"].startswith("HORS DÉLAI")
+
+
+def test_no_plaintext_reaches_the_database_or_the_storage(deposit_setup, tmp_path):
+    """The deposit's plaintext carries a marker; after the whole deposit, neither the
+    database nor the storage holds it."""
+    from django.db import connection
+
+    token, base, file, ciphertext = deposit_setup
+    upload_all(token, base, file, ciphertext)
+    call(f"{base}/valider", token, "POST", b"{}")
+    marker = (tmp_path / "offre.pdf").read_bytes()[:32]
+    stored = b"".join(path.read_bytes() for path in (tmp_path / "media").rglob("*") if path.is_file())
+    assert stored  # the chunks and the receipt are there
+    assert marker not in stored
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')
+            for row in cursor.fetchall():
+                for value in row:
+                    raw = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+                    assert marker not in raw

@@ -1,0 +1,129 @@
+"""The receipt (accusé de réception) of a deposit: the five legal fields — who deposited, the
+buyer, the consultation's title and object, the date and time of reception, the detailed
+list of documents — with each file's size and digest, the deposit digest, the timestamp and
+the transparency-log proof. Shown by the API, e-mailed, and downloadable as a PDF sealed by
+the platform and as a proof bundle that `python preuves/verifier.py` checks offline."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.mail import EmailMessage
+from django.utils import timezone
+
+from preuves import log as preuves_log
+from preuves import pdf, verifier
+
+ENVELOPES = {"application": "candidature", "offer": "offre"}
+
+
+def _paris(moment) -> str:
+    local = timezone.localtime(moment)
+    return f"{local:%d/%m/%Y à %H:%M:%S},{local.microsecond // 1000:03d} (heure de Paris)"
+
+
+def bundle(deposit) -> dict:
+    return preuves_log.bundle(deposit.log_index, token=deposit.timestamp)
+
+
+def legal_fields(deposit) -> list[tuple[str, str]]:
+    manifest = deposit.manifest
+    company = manifest["company"]
+    consultation = manifest["consultation"]
+    return [
+        ("Déposé par", f"{company['name']} ({company['identifier']}), {manifest['deposited_by']}"),
+        ("Acheteur", manifest["buyer"]),
+        ("Consultation", f"{consultation['reference']} — {consultation['title']}"),
+        ("Date et heure de réception", _paris(deposit.received_at)),
+        (
+            "Délai",
+            "HORS DÉLAI : reçu après la date limite, conservé et jamais ouvert"
+            if deposit.late
+            else "dans le délai",
+        ),
+    ]
+
+
+def receipt_pdf(deposit) -> bytes:
+    """The sealed PDF, generated once and kept in storage."""
+    name = f"recus/{deposit.public_id}.pdf"
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    manifest = deposit.manifest
+    token = deposit.timestamp
+    proof = preuves_log.inclusion(
+        deposit.log_index, preuves_log.checkpoint(covering=deposit.log_index + 1).size
+    )
+    sections = [
+        pdf.Section(heading="Accusé de réception", rows=legal_fields(deposit)),
+        pdf.Section(
+            heading="Documents reçus",
+            paragraphs=[
+                (
+                    "Fichiers chiffrés (age) tels que reçus ; leur contenu n'est lisible qu'à l'ouverture "
+                    "des plis."
+                )
+            ],
+            table=[
+                ["Enveloppe", "Fichier", "Taille (octets)", "SHA-256 du fichier chiffré"],
+                *[
+                    [ENVELOPES[f["envelope"]], f["name"], str(f["size"]), f["sha256"]]
+                    for f in manifest["files"]
+                ],
+            ],
+        ),
+        pdf.Section(
+            heading="Preuves",
+            rows=[
+                ("Empreinte du bordereau (SHA-256)", deposit.digest),
+                (
+                    "Horodatage (RFC 3161)",
+                    f"{_paris(token.gen_time)}, {token.tsa_name}, n° {token.serial_number}",
+                ),
+                (
+                    "Journal de transparence",
+                    f"feuille n° {proof['index']} d'un arbre de {verifier.count(proof['size'], 'feuille')}",
+                ),
+            ],
+            paragraphs=[
+                (
+                    "Téléchargez le paquet de preuve de ce pli et vérifiez-le sans faire confiance à la "
+                    "plateforme : python preuves/verifier.py preuve.json --log-key journal.pem "
+                    "--tsa-ca tsa-ca.pem --data bordereau.json"
+                )
+            ],
+        ),
+    ]
+    document = pdf.render(
+        title="Accusé de réception d'un pli" + (" — HORS DÉLAI" if deposit.late else ""),
+        subject=f"{manifest['consultation']['reference']} — {manifest['consultation']['title']}",
+        sections=sections,
+        reference=f"pli {deposit.public_id}",
+    )
+    sealed = pdf.seal(document)
+    default_storage.save(name, ContentFile(sealed))
+    return sealed
+
+
+def send_receipt(deposit) -> None:
+    fields = "\n".join(f"- {label} : {value}" for label, value in legal_fields(deposit))
+    files = "\n".join(
+        f"  - [{ENVELOPES[f['envelope']]}] {f['name']}, {f['size']} octets, SHA-256 {f['sha256']}"
+        for f in deposit.manifest["files"]
+    )
+    base = f"{settings.SITE_URL}/api/v1/depots/{deposit.public_id}"
+    message = EmailMessage(
+        subject=f"Accusé de réception de votre pli — {deposit.manifest['consultation']['reference']}",
+        body=(
+            "Votre pli a été reçu.\n\n"
+            f"{fields}\n- Documents :\n{files}\n\n"
+            f"Empreinte du bordereau : {deposit.digest}\n"
+            f"Accusé de réception scellé (PDF) : {base}/accuse.pdf\n"
+            f"Paquet de preuve : {base}/preuve\n"
+        ),
+        to=[deposit.created_by.email],
+    )
+    message.attach(f"accuse-{deposit.public_id}.pdf", receipt_pdf(deposit), "application/pdf")
+    message.send()

@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from . import receipts
+from .models import Deposit
+
+
+@shared_task(name="offres.tasks.receipt_send")
+def receipt_send(deposit_pk: int) -> None:
+    """E-mail the receipt with its sealed PDF: out of the finalisation's request."""
+    deposit = Deposit.objects.select_related("consultation__buyer", "created_by", "company", "timestamp").get(
+        pk=deposit_pk
+    )
+    receipts.send_receipt(deposit)
