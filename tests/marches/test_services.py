@@ -40,11 +40,11 @@ def _fields(**overrides):
     return fields
 
 
-@pytest.fixture
-def ready(buyer_agent):
-    """A draft with a commission of three enrolled members and one DCE file: publishable."""
-    agent, buyer = buyer_agent.user, buyer_agent.organisation
-    consultation = services.consultation_create(buyer=buyer, created_by=agent, **_fields())
+def publishable(membership, **overrides):
+    """A draft with a commission of three enrolled members (second factor and ceremony
+    passphrase) and one DCE file: everything publication checks."""
+    agent, buyer = membership.user, membership.organisation
+    consultation = services.consultation_create(buyer=buyer, created_by=agent, **_fields(**overrides))
     members = [
         MembershipFactory(
             organisation=buyer, role="commission_member", user__totp=True, user__ceremony=True
@@ -57,7 +57,12 @@ def ready(buyer_agent):
     services.dce_add_files(
         consultation=consultation, added_by=agent, uploads=[("RC.pdf", io.BytesIO(b"%PDF rc"))]
     )
-    return consultation
+    return consultation, members
+
+
+@pytest.fixture
+def ready(buyer_agent):
+    return publishable(buyer_agent)[0]
 
 
 def _errors(exc) -> str:

@@ -2,19 +2,16 @@
 opening keys), a company user with an API token, and a deposit with a file encrypted by the
 `age` command line, announced through the API."""
 
-import io
 import os
 import shutil
 import subprocess
-from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from comptes.services import api_token_create
 from marches import services
-from marches.models import CpvCode
 from tests.factories import MembershipFactory
+from tests.marches.test_services import publishable
 
 from .test_deposit_api import CHUNK, post_json
 
@@ -24,35 +21,8 @@ AGE = shutil.which("age")
 @pytest.fixture
 def published(buyer_agent):
     """A consultation published through the service, commission of three, quorum 2."""
-    agent, buyer = buyer_agent.user, buyer_agent.organisation
-    consultation = services.consultation_create(
-        buyer=buyer,
-        created_by=agent,
-        reference="2026-OUV-1",
-        title="Réfection de la toiture de l'école",
-        description="Travaux de couverture.",
-        nature="works",
-        procedure="adapted",
-        cpv_main=CpvCode.objects.get(code="45261000"),
-        place_code="35238",
-        estimated_value=Decimal(180_000),
-        deadline=timezone.now() + timezone.timedelta(days=21),
-        contact_name="Service marchés",
-        contact_email="marches@demoville.fr",
-    )
-    members = [
-        MembershipFactory(
-            organisation=buyer, role="commission_member", user__totp=True, user__ceremony=True
-        ).user
-        for _ in range(3)
-    ]
-    services.commission_set(
-        consultation=consultation, updated_by=agent, members=members, president=members[0], quorum=2
-    )
-    services.dce_add_files(
-        consultation=consultation, added_by=agent, uploads=[("RC.pdf", io.BytesIO(b"%PDF"))]
-    )
-    return services.consultation_publish(consultation=consultation, published_by=agent), members
+    consultation, members = publishable(buyer_agent, reference="2026-OUV-1")
+    return services.consultation_publish(consultation=consultation, published_by=buyer_agent.user), members
 
 
 @pytest.fixture

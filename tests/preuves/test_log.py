@@ -32,6 +32,29 @@ def memory_copy() -> merkle.MemoryTree:
     return tree
 
 
+def run_together(count: int, work) -> None:
+    """`work(n)` in `count` threads, each with its own connection, released at the same
+    moment by a barrier; any exception in a thread fails the test."""
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def thread_body(n: int) -> None:
+        try:
+            barrier.wait()
+            work(n)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=thread_body, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
 def test_appends_are_contiguous_and_match_the_reference(db):
     for i in range(5):
         assert log.append("test", {"n": i}).index == i
@@ -118,26 +141,14 @@ def test_parallel_appends_get_distinct_indexes_without_gaps():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent appends need PostgreSQL (set DATABASE_URL, Debian package postgresql)")
     writers, per_writer = 8, 15
-    barrier = threading.Barrier(writers)
-    errors, indexes = [], []
+    indexes = []
 
     def writer(n: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(per_writer):
-                with transaction.atomic():
-                    indexes.append(log.append("test", {"writer": n, "i": i}).index)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for i in range(per_writer):
+            with transaction.atomic():
+                indexes.append(log.append("test", {"writer": n, "i": i}).index)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_together(writers, writer)
     total = writers * per_writer
     assert sorted(indexes) == list(range(total))
     assert list(LogLeaf.objects.values_list("index", flat=True)) == list(range(total))
@@ -396,27 +407,15 @@ def test_parallel_checkpoints_are_coalesced_and_consistent():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent checkpoints need PostgreSQL (set DATABASE_URL, Debian package postgresql)")
     writers = 6
-    barrier = threading.Barrier(writers)
-    errors, covered = [], []
+    covered = []
 
     def writer(n: int) -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                index = log.append("test", {"writer": n}).index
-            point = log.checkpoint(covering=index + 1)
-            covered.append((index, point.size))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        with transaction.atomic():
+            index = log.append("test", {"writer": n}).index
+        point = log.checkpoint(covering=index + 1)
+        covered.append((index, point.size))
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_together(writers, writer)
     assert all(size > index for index, size in covered)
     tree = memory_copy()
     points = list(Checkpoint.objects.all())
