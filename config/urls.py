@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("comptes/", include("comptes.urls")),
     path("consultations/", include("marches.urls")),
+    path("plis/", include("offres.urls")),
     path("preuves/", include("preuves.urls")),
     path("api/", include("api.urls")),
     path(settings.ADMIN_URL, admin.site.urls),

@@ -13,3 +13,9 @@ class OffresConfig(AppConfig):
         # A consultation is published with its opening keys, in the same transaction.
         if opening_keys.create_for_publication not in marches_services.PUBLICATION_STEPS:
             marches_services.PUBLICATION_STEPS.append(opening_keys.create_for_publication)
+        # The deposit register, in the buyer's back office of a published consultation.
+        from marches.views import buyer
+
+        item = ("offres:deposit_register", "Registre des dépôts")
+        if item not in buyer.EXTRA_NAV:
+            buyer.EXTRA_NAV.append(item)

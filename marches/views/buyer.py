@@ -78,6 +78,11 @@ def _status(exc: ApplicationError) -> int:
 # --- Sub-navigation ---------------------------------------------------------------------------
 
 
+# Pages other apps add to a published consultation's sub-navigation, as (URL name, label):
+# offres adds the deposit register (offres.apps). marches does not import offres.
+EXTRA_NAV: list[tuple[str, str]] = []
+
+
 def _nav(consultation: Consultation, active: str) -> list[dict]:
     state = consultation.current_state
     items = [("buyer_detail", "Résumé")]
@@ -94,14 +99,27 @@ def _nav(consultation: Consultation, active: str) -> list[dict]:
         items.append(("buyer_publish", "Publication"))
     else:
         items.append(("buyer_register", "Registre des retraits"))
+    items = [(f"marches:{name}", label) for name, label in items]
+    if state != State.DRAFT:
+        items += EXTRA_NAV
     return [
         {
             "label": label,
-            "link": reverse(f"marches:{name}", args=[consultation.pk]),
-            "is_active": name == active,
+            "link": reverse(name, args=[consultation.pk]),
+            "is_active": name in (active, f"marches:{active}"),
         }
         for name, label in items
     ]
+
+
+# For the back-office pages of other apps (offres): the same scoped fetch, sub-navigation
+# and CSV cells as these pages.
+def consultation_in_scope(request: HttpRequest, pk: int) -> Consultation:
+    return _consultation(request, pk)
+
+
+def sub_navigation(consultation: Consultation, active: str) -> list[dict]:
+    return _nav(consultation, active)
 
 
 def _page(
@@ -645,6 +663,9 @@ class _Echo:
         return value
 
 
+Echo = _Echo
+
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -653,6 +674,9 @@ def _cell(value: object) -> str:
     visitors (CSV injection)."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+cell = _cell
 
 
 REGISTER_HEADERS = [

@@ -1,0 +1,79 @@
+"""Buyer staff's deposit register: a page in the consultation's back office, and its CSV."""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from marches.views import buyer
+from preuves import journal
+
+from . import registers
+
+HEADERS = [
+    "Entreprise",
+    "Identifiant",
+    "Reçu le (heure de Paris)",
+    "Lots",
+    "Fichiers",
+    "Taille (octets)",
+    "Hors délai",
+    "Remplacé",
+    "Sort",
+]
+
+
+@buyer.buyer_staff_required
+@require_GET
+def deposit_register(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = buyer.consultation_in_scope(request, pk)
+    context = {
+        "consultation": consultation,
+        "state": consultation.current_state,
+        "nav": buyer.sub_navigation(consultation, "offres:deposit_register"),
+        "rows": registers.deposit_register(consultation),
+    }
+    return render(request, "offres/deposit_register.html", context)
+
+
+@buyer.buyer_staff_required
+@require_GET
+def deposit_register_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    consultation = buyer.consultation_in_scope(request, pk)
+    rows = registers.deposit_register(consultation)
+    journal.record(
+        "deposit.register_exported",
+        actor=request.user,
+        organisation=consultation.buyer,
+        target=consultation,
+        payload={"rows": len(rows)},
+    )
+
+    def lines():
+        writer = csv.writer(buyer.Echo(), delimiter=";")
+        yield "\ufeff" + writer.writerow(HEADERS)
+        for row in rows:
+            company = row.deposit.company
+            yield writer.writerow(
+                [
+                    buyer.cell(company.name),
+                    company.siret or company.vat_number or company.national_id,
+                    timezone.localtime(row.deposit.received_at).strftime("%d/%m/%Y %H:%M:%S"),
+                    " ".join(str(n) for n in row.lots),
+                    row.files,
+                    row.size,
+                    "oui" if row.deposit.late else "non",
+                    "oui" if row.superseded else "non",
+                    row.status,
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    name = slugify(consultation.reference) or str(consultation.pk)
+    response["Content-Disposition"] = f'attachment; filename="registre-depots-{name}.csv"'
+    return response
