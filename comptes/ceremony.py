@@ -15,8 +15,6 @@ from dataclasses import dataclass
 import bech32
 import pyrage
 from argon2.low_level import Type, hash_secret_raw
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from django.conf import settings
 
 SALT_BYTES = 16
@@ -55,15 +53,12 @@ def derive_identity(passphrase: str, salt: bytes, parameters: Parameters) -> pyr
     return pyrage.x25519.Identity.from_str(_encode("age-secret-key-", seed).upper())
 
 
+def identity_for(key, passphrase: str) -> pyrage.x25519.Identity:
+    """The identity a passphrase gives with a stored CeremonyKey's salt and parameters: the
+    right passphrase gives the identity of `key.recipient`, any other a stranger's."""
+    parameters = Parameters(key.time_cost, key.memory_cost, key.parallelism)
+    return derive_identity(passphrase, bytes(key.salt), parameters)
+
+
 def recipient_of(identity: pyrage.x25519.Identity) -> str:
     return str(identity.to_public())
-
-
-def recipient_from_raw(public_key: bytes) -> str:
-    """An `age1…` recipient from a raw X25519 public key (32 bytes)."""
-    return _encode("age", public_key)
-
-
-def raw_public_key(private_seed: bytes) -> bytes:
-    key = X25519PrivateKey.from_private_bytes(private_seed)
-    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -728,9 +728,7 @@ def ceremony_passphrase_set(*, user: User, passphrase: str, current_passphrase: 
         raise ApplicationError(" ".join(problems), code="weak_passphrase", details={"passphrase": problems})
     previous = user.ceremony_key
     if previous is not None:
-        parameters = ceremony.Parameters(previous.time_cost, previous.memory_cost, previous.parallelism)
-        derived = ceremony.derive_identity(current_passphrase, previous.salt, parameters)
-        if ceremony.recipient_of(derived) != previous.recipient:
+        if ceremony.recipient_of(ceremony.identity_for(previous, current_passphrase)) != previous.recipient:
             raise ApplicationError(
                 "Phrase de passe de séance actuelle incorrecte.", code="wrong_passphrase", status=403
             )

@@ -146,9 +146,7 @@ class UnlockedShare:
 def unlock_share(share: KeyShare, passphrase: str) -> UnlockedShare:
     """A member's share, opened with their ceremony passphrase and checked against its
     published commitment."""
-    key = share.ceremony_key
-    parameters = ceremony.Parameters(key.time_cost, key.memory_cost, key.parallelism)
-    identity = ceremony.derive_identity(passphrase, bytes(key.salt), parameters)
+    identity = ceremony.identity_for(share.ceremony_key, passphrase)
     name = share.member.get_full_name() or share.member.email
     try:
         value = pyrage.decrypt(bytes(share.sealed_share), [identity])

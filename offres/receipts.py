@@ -10,17 +10,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage
-from django.utils import timezone
 
 from preuves import log as preuves_log
 from preuves import pdf, verifier
 
 ENVELOPES = {"application": "candidature", "offer": "offre"}
-
-
-def _paris(moment) -> str:
-    local = timezone.localtime(moment)
-    return f"{local:%d/%m/%Y à %H:%M:%S},{local.microsecond // 1000:03d} (heure de Paris)"
 
 
 def bundle(deposit) -> dict:
@@ -35,7 +29,7 @@ def legal_fields(deposit) -> list[tuple[str, str]]:
         ("Déposé par", f"{company['name']} ({company['identifier']}), {manifest['deposited_by']}"),
         ("Acheteur", manifest["buyer"]),
         ("Consultation", f"{consultation['reference']} — {consultation['title']}"),
-        ("Date et heure de réception", _paris(deposit.received_at)),
+        ("Date et heure de réception", pdf.paris_time(deposit.received_at, milliseconds=True)),
         (
             "Délai",
             "HORS DÉLAI : reçu après la date limite, conservé et jamais ouvert"
@@ -53,6 +47,7 @@ def receipt_pdf(deposit) -> bytes:
             return handle.read()
     manifest = deposit.manifest
     token = deposit.timestamp
+    stamped_at = pdf.paris_time(token.gen_time, milliseconds=True)
     proof = preuves_log.inclusion(
         deposit.log_index, preuves_log.checkpoint(covering=deposit.log_index + 1).size
     )
@@ -80,7 +75,7 @@ def receipt_pdf(deposit) -> bytes:
                 ("Empreinte du bordereau (SHA-256)", deposit.digest),
                 (
                     "Horodatage (RFC 3161)",
-                    f"{_paris(token.gen_time)}, {token.tsa_name}, n° {token.serial_number}",
+                    f"{stamped_at}, {token.tsa_name}, n° {token.serial_number}",
                 ),
                 (
                     "Journal de transparence",

@@ -283,12 +283,6 @@ def leaf_digest_fields(token) -> dict[str, str]:
     }
 
 
-def _paris(moment, *, milliseconds: bool = False) -> str:
-    local = timezone.localtime(moment)
-    fraction = f",{local.microsecond // 1000:03d}" if milliseconds else ""
-    return f"{local:%d/%m/%Y à %H:%M:%S}{fraction} (heure de Paris)"
-
-
 def attestation_pdf(point: Checkpoint) -> bytes:
     """A checkpoint as a sealed PDF: its fields, the signed note and the timestamp, with the
     platform's PAdES seal. What an operator files, or hands to an auditor, for a given size."""
@@ -310,7 +304,7 @@ def attestation_pdf(point: Checkpoint) -> bytes:
                 ("Origine", point.origin),
                 ("Taille", verifier.count(point.size, "feuille")),
                 ("Racine (SHA-256)", bytes(point.root_hash).hex()),
-                ("Signé le", _paris(point.created_at)),
+                ("Signé le", pdf.paris_time(point.created_at)),
                 ("Clé du journal (SHA-256)", material.log_key_fingerprint),
             ],
         ),
@@ -321,7 +315,7 @@ def attestation_pdf(point: Checkpoint) -> bytes:
             pdf.Section(
                 heading="Horodatage (RFC 3161)",
                 rows=[
-                    ("Date du jeton", _paris(token.gen_time, milliseconds=True)),
+                    ("Date du jeton", pdf.paris_time(token.gen_time, milliseconds=True)),
                     ("Autorité", token.tsa_name),
                     ("Numéro de série", token.serial_number),
                     ("Empreinte horodatée", token.hashed_message),

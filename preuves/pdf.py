@@ -80,6 +80,15 @@ from . import keys, timestamps
 logger = logging.getLogger(__name__)
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+
+
+def paris_time(moment: dt.datetime, *, milliseconds: bool = False) -> str:
+    """A moment as the documents print it: « 02/12/2026 à 07:00:00,123 (heure de Paris) »."""
+    local = moment.astimezone(PARIS)
+    fraction = f",{local.microsecond // 1000:03d}" if milliseconds else ""
+    return f"{local:%d/%m/%Y à %H:%M:%S}{fraction} (heure de Paris)"
+
+
 DEFAULT_FIELD_NAME = "Cachet de la plateforme"
 DEFAULT_REASON = "Cachet électronique de la plateforme"
 

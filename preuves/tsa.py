@@ -41,12 +41,17 @@ class RejectionError(Exception):
         self.fail_info = fail_info
 
 
-def respond(query: bytes, *, now: dt.datetime | None = None) -> bytes:
+def answer(query: bytes, *, now: dt.datetime | None = None) -> tuple[bytes, bool]:
+    """The DER reply to a query, and whether it grants a token."""
     try:
         request = parse_query(query)
     except RejectionError as rejection:
-        return rejection_response(rejection).dump()
-    return grant(request, now=now).dump()
+        return rejection_response(rejection).dump(), False
+    return grant(request, now=now).dump(), True
+
+
+def respond(query: bytes, *, now: dt.datetime | None = None) -> bytes:
+    return answer(query, now=now)[0]
 
 
 def parse_query(query: bytes) -> tsp.TimeStampReq:

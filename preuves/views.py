@@ -108,13 +108,8 @@ def tsa_endpoint(request: HttpRequest) -> HttpResponse:
     if length > tsa.MAX_QUERY_BYTES:
         return _error("too_large", f"requête de {length} octets, {tsa.MAX_QUERY_BYTES} au plus", status=413)
     query = request.read(tsa.MAX_QUERY_BYTES + 1)
-    try:
-        parsed = tsa.parse_query(query)
-    except tsa.RejectionError as rejection:
-        body, status = tsa.rejection_response(rejection).dump(), 400
-    else:
-        body, status = tsa.grant(parsed).dump(), 200
-    return HttpResponse(body, content_type=timestamps.REPLY_TYPE, status=status)
+    body, granted = tsa.answer(query)
+    return HttpResponse(body, content_type=timestamps.REPLY_TYPE, status=200 if granted else 400)
 
 
 def _pem(text: str, filename: str) -> HttpResponse:
