@@ -3,12 +3,8 @@ embedded authority (in-process) or from an external one over HTTP — here anoth
 the platform in its own process, with its own authority."""
 
 import hashlib
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,8 +14,8 @@ from cryptography import x509
 
 from preuves import keys, timestamps, tsa
 from preuves.models import TimestampToken
+from tests.servers import free_port, running_server
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 OPENSSL = shutil.which("openssl")
 DIGEST = hashlib.sha256(b"liste des fichiers du pli").digest()
 
@@ -113,46 +109,21 @@ def test_wrong_digest_length_is_refused(db):
 # --- An external authority over HTTP -------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def external_tsa(tmp_path_factory):
     """Another platform process on its own port, with its own key folder: its own CA."""
     folder = tmp_path_factory.mktemp("autorite-externe")
-    port = free_port()
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "PREUVES_TEST_KEY_DIR": str(folder),
         "TSA_POLICY_OID": "1.3.6.1.4.1.99999.1",
         # Its own database too: runserver looks at migrations, and the TSA needs no table.
         "DATABASE_URL": f"sqlite:///{folder / 'autorite.sqlite3'}",
     }
-    log_file = (folder / "runserver.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/preuves/tsa"
-    try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(url + "/ca.pem", timeout=2) as response:
-                    (folder / "bundle.pem").write_bytes(response.read())
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the external TSA process did not start:\n" + (folder / "runserver.log").read_text())
+    with running_server(env, folder / "runserver.log", ready_path="/preuves/tsa/ca.pem") as server:
+        url = server + "/preuves/tsa"
+        with urllib.request.urlopen(url + "/ca.pem", timeout=10) as response:
+            (folder / "bundle.pem").write_bytes(response.read())
         yield url, folder / "bundle.pem"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log_file.close()
 
 
 @pytest.fixture
