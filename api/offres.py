@@ -14,7 +14,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from comptes.models import Organisation
 from config.errors import ApplicationError
 from marches.models import Consultation
 from offres import deposits, receipts
@@ -105,26 +104,14 @@ class DepositListView(APIView):
         consultation = Consultation.objects.public().filter(pk=data["consultation"]).first()
         if consultation is None:
             raise ApplicationError("Consultation introuvable.", code="not_found", status=404)
-        companies = Organisation.objects.filter(
-            kind=Organisation.Kind.COMPANY, memberships__user=request.user
-        )
-        if "company" in data:
-            companies = companies.filter(pk=data["company"])
-        companies = list(companies[:2])
-        if len(companies) != 1:
-            message = (
-                "Précisez votre entreprise (champ company)."
-                if companies
-                else "Vous n'êtes membre d'aucune entreprise : seules les entreprises déposent des plis."
-            )
-            raise ApplicationError(message, code="company", status=400 if companies else 403)
+        company = deposits.company_for(request.user, data.get("company"))
         lots = list(consultation.lots.filter(number__in=data["lots"]))
         if len(lots) != len(set(data["lots"])):
             raise ApplicationError(
                 "Un des lots demandés n'existe pas dans cette consultation.", code="validation"
             )
         deposit = deposits.deposit_open(
-            consultation=consultation, company=companies[0], user=request.user, lots=lots
+            consultation=consultation, company=company, user=request.user, lots=lots
         )
         return Response(
             DepositSerializer(_deposit(request, deposit.public_id)).data, status=status.HTTP_201_CREATED

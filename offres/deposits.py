@@ -52,6 +52,23 @@ def _company_of(user: User, company: Organisation) -> Organisation:
     return company
 
 
+def company_for(user: User, company_id: int | None = None) -> Organisation:
+    """The company a user deposits for: the one named, or their only one."""
+    companies = Organisation.objects.filter(kind=Organisation.Kind.COMPANY, memberships__user=user)
+    if company_id is not None:
+        companies = companies.filter(pk=company_id)
+    found = list(companies[:2])
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ApplicationError("Précisez votre entreprise (champ company).", code="company")
+    raise ApplicationError(
+        "Vous n'êtes membre d'aucune entreprise : seules les entreprises déposent des plis.",
+        code="company",
+        status=403,
+    )
+
+
 @transaction.atomic
 def deposit_open(
     *, consultation: Consultation, company: Organisation, user: User, lots: list[Lot]
