@@ -19,3 +19,7 @@ class OffresConfig(AppConfig):
         item = ("offres:deposit_register", "Registre des dépôts")
         if item not in buyer.EXTRA_NAV:
             buyer.EXTRA_NAV.append(item)
+        # Then the backup copies received on physical media (offres/backups.py).
+        item = ("offres:backup_copies", "Copies de sauvegarde")
+        if item not in buyer.EXTRA_NAV:
+            buyer.EXTRA_NAV.append(item)

@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 
 
@@ -172,3 +174,90 @@ class DepositChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file} @ {self.offset}"
+
+
+SHA256_HEX = RegexValidator(
+    r"^[0-9a-f]{64}\Z",
+    message="L'empreinte SHA-256 doit comporter exactement 64 caractères hexadécimaux (chiffres 0 à 9 et "
+    "lettres a à f).",
+    code="sha256_format",
+)
+
+
+class BackupMedium(models.TextChoices):
+    USB = "usb", "clé USB"
+    OPTICAL = "optical", "CD/DVD-ROM"
+    EXTERNAL_DISK = "external_disk", "disque dur externe"
+    PAPER = "paper", "support papier"
+    OTHER = "other", "autre"
+
+
+class BackupCopy(models.Model):
+    """A copie de sauvegarde (article R2132-11 du code de la commande publique): a sealed copy
+    of an electronic bid, sent on a physical medium, registered by buyer staff on arrival. It
+    stays sealed; the opening ceremony opens it only in the cases the law allows."""
+
+    consultation = models.ForeignKey(
+        "marches.Consultation", on_delete=models.PROTECT, related_name="backup_copies"
+    )
+    # Linked when the company is known to the platform (it deposited, or its identifier is a
+    # registered company's); the name as written on the package is kept in any case.
+    company = models.ForeignKey(
+        "comptes.Organisation",
+        verbose_name="entreprise inscrite",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="backup_copies",
+        limit_choices_to={"kind": "company"},
+    )
+    company_name = models.CharField("entreprise (telle qu'écrite sur le pli)", max_length=255)
+    company_identifier = models.CharField("SIRET ou numéro de TVA", max_length=50, blank=True)
+    arrived_at = models.DateTimeField("arrivée le")
+    medium = models.CharField("support", max_length=20, choices=BackupMedium.choices)
+    medium_detail = models.CharField("précision sur le support", max_length=200, blank=True)
+    sha256 = models.CharField("empreinte SHA-256", max_length=64, blank=True, validators=[SHA256_HEX])
+    late = models.BooleanField("hors délai", default=False)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="enregistrée par",
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    registered_at = models.DateTimeField("enregistrée le")
+    note = models.TextField("observations", blank=True)
+
+    class Meta:
+        verbose_name = "copie de sauvegarde"
+        verbose_name_plural = "copies de sauvegarde"
+        ordering = ["consultation", "arrived_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(company_name=""),
+                name="backup_copy_has_company_name",
+                violation_error_message="Indiquez le nom de l'entreprise, tel qu'écrit sur le pli.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(medium__in=BackupMedium.values),
+                name="backup_copy_known_medium",
+                violation_error_message="Support inconnu.",
+            ),
+            # Digests are compared as text at the ceremony: one spelling only.
+            models.CheckConstraint(
+                condition=models.Q(sha256="") | models.Q(sha256__regex=r"^[0-9a-f]{64}$"),
+                name="backup_copy_sha256_hex",
+                violation_error_message=SHA256_HEX.message,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(arrived_at__lte=models.F("registered_at")),
+                name="backup_copy_arrived_before_registered",
+                violation_error_message="La date d'arrivée ne peut pas être dans le futur.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"copie de sauvegarde de {self.company_name}"
+
+    def clean(self) -> None:
+        if self.medium == BackupMedium.OTHER and not self.medium_detail.strip():
+            raise ValidationError({"medium_detail": "Précisez le support de la copie de sauvegarde."})

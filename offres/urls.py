@@ -9,4 +9,5 @@ urlpatterns = [
     path(
         "acheteur/<int:pk>/registre-des-depots.csv", views.deposit_register_csv, name="deposit_register_csv"
     ),
+    path("acheteur/<int:pk>/copies-de-sauvegarde/", views.backup_copies, name="backup_copies"),
 ]

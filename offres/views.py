@@ -1,19 +1,23 @@
-"""Buyer staff's deposit register: a page in the consultation's back office, and its CSV."""
+"""Buyer staff's pages in the consultation's back office: the deposit register and its CSV,
+and the register of backup copies."""
 
 from __future__ import annotations
 
 import csv
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from config.errors import ApplicationError
 from marches.views import buyer
 from preuves import journal
 
-from . import registers
+from . import backups, registers
+from .forms import BackupCopyForm, add_service_errors
 
 HEADERS = [
     "Entreprise",
@@ -77,3 +81,40 @@ def deposit_register_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse
     name = slugify(consultation.reference) or str(consultation.pk)
     response["Content-Disposition"] = f'attachment; filename="registre-depots-{name}.csv"'
     return response
+
+
+@buyer.buyer_staff_required
+@require_http_methods(["GET", "POST"])
+def backup_copies(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = buyer.consultation_in_scope(request, pk)
+    form = BackupCopyForm(request.POST or None, consultation=consultation)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                copy = backups.backup_copy_register(
+                    consultation=consultation, user=request.user, **form.service_fields()
+                )
+            except ApplicationError as exc:
+                add_service_errors(form, exc)
+                status = exc.status if 400 <= exc.status < 500 else 400
+            else:
+                arrival = timezone.localtime(copy.arrived_at).strftime("%d/%m/%Y à %H:%M")
+                message = (
+                    f"La copie de sauvegarde de « {copy.company_name} », arrivée le {arrival} (heure de "
+                    "Paris), est enregistrée."
+                )
+                if copy.late:
+                    message += " Arrivée après la date limite, elle est marquée hors délai."
+                messages.success(request, message)
+                return redirect("offres:backup_copies", pk=pk)
+        else:
+            status = 400
+    context = {
+        "consultation": consultation,
+        "state": consultation.current_state,
+        "nav": buyer.sub_navigation(consultation, "offres:backup_copies"),
+        "copies": backups.backup_copies(consultation),
+        "form": form,
+    }
+    return render(request, "offres/backup_copies.html", context, status=status)
