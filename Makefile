@@ -25,7 +25,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## The browser encryption client: npm's age-encryption bundled by esbuild, served from static/.
 BUNDLE := static/offres/build/chiffrement.js
-$(BUNDLE): static/offres/src/chiffrement.js node_modules/.installed
+$(BUNDLE): $(wildcard static/offres/src/*.js) node_modules/.installed
 	node_modules/.bin/esbuild static/offres/src/chiffrement.js --bundle --format=iife \
 		--global-name=MarchesChiffrement --target=es2022 --minify --legal-comments=eof \
 		--log-level=warning --outfile=$@

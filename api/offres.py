@@ -101,7 +101,7 @@ class DepositListView(APIView):
     )
     def post(self, request):
         data = validated(DepositOpenSerializer(data=request.data))
-        consultation = Consultation.objects.public().filter(pk=data["consultation"]).first()
+        consultation = Consultation.objects.depositable().filter(pk=data["consultation"]).first()
         if consultation is None:
             raise ApplicationError("Consultation introuvable.", code="not_found", status=404)
         company = deposits.company_for(request.user, data.get("company"))

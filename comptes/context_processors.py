@@ -2,7 +2,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .models import Membership
+from .models import Membership, Organisation
 
 
 def platform(request) -> dict:
@@ -20,6 +20,8 @@ def platform(request) -> dict:
         )
         if any(m.role in Membership.BUYER_STAFF_ROLES for m in memberships):
             nav.append({"label": _("Mes consultations"), "url": reverse("marches:buyer_list")})
+        if any(m.organisation.kind == Organisation.Kind.COMPANY for m in memberships):
+            nav.append({"label": _("Mes plis"), "url": reverse("offres:deposit_list")})
         nav.extend(
             {"label": m.organisation.name, "url": reverse("comptes:organisation", args=[m.organisation_id])}
             for m in memberships

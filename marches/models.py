@@ -113,11 +113,19 @@ def departement_of(place_code: str) -> str:
 
 class ConsultationQuerySet(models.QuerySet):
     def public(self) -> ConsultationQuerySet:
-        """What anyone may read: everything ever published, except archives."""
+        """What anyone may read: everything ever published, except archives and the
+        platform's test consultation (it has its own page, « simuler un dépôt »)."""
+        return self.depositable().filter(is_test=False)
+
+    def depositable(self) -> ConsultationQuerySet:
+        """Where a company may open a deposit: every published consultation (a deposit after
+        the deadline is kept, flagged late), the test consultation included."""
         return self.exclude(state__in=[Consultation.State.DRAFT, Consultation.State.ARCHIVED])
 
     def open_for_deposits(self, now=None) -> ConsultationQuerySet:
-        return self.filter(state=Consultation.State.PUBLISHED, deadline__gt=now or timezone.now())
+        return self.filter(
+            state=Consultation.State.PUBLISHED, deadline__gt=now or timezone.now(), is_test=False
+        )
 
     def for_buyer(self, organisation: Organisation) -> ConsultationQuerySet:
         return self.filter(buyer=organisation)
@@ -250,6 +258,9 @@ class Consultation(models.Model):
         null=True,
         blank=True,
     )
+    # The platform's permanent test consultation (offres/simulation.py): any company rehearses
+    # a deposit there; its key is held by the platform, it is never listed nor awarded.
+    is_test = models.BooleanField("consultation de test", default=False, editable=False)
     # Filled on PostgreSQL only (French text search); unused on SQLite.
     search_vector = SearchVectorField(null=True, editable=False)
 
@@ -281,6 +292,9 @@ class Consultation(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(max_deposit_bytes__gt=0), name="consultation_max_deposit_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["is_test"], condition=models.Q(is_test=True), name="one_test_consultation"
             ),
         ]
         indexes = [

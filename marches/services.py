@@ -7,8 +7,9 @@ import hashlib
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import parseaddr
 from typing import IO, Any
 
 from django.conf import settings
@@ -759,3 +760,66 @@ def dce_download_record(
         },
     )
     return download
+
+
+# --- The platform's test consultation -----------------------------------------------------
+
+TEST_CONSULTATION_REFERENCE = "TEST-DEPOT"
+TEST_SYSTEM_EMAIL = "consultation-de-test@plateforme.invalid"
+
+
+@transaction.atomic
+def test_consultation_get_or_create() -> tuple[Consultation, bool]:
+    """The permanent test consultation where any company rehearses a deposit (« simuler un
+    dépôt »), created on first use: its buyer is the platform itself (settings
+    TEST_CONSULTATION_SIRET, fourteen zeros by default: visibly no real body), created by a
+    system account that cannot log in. It is never listed, never closes, never opens."""
+    existing = Consultation.objects.filter(is_test=True).first()
+    if existing is not None:
+        return existing, False
+    buyer, _ = Organisation.objects.get_or_create(
+        kind=Organisation.Kind.BUYER,
+        siret=settings.TEST_CONSULTATION_SIRET,
+        defaults={"name": f"{settings.PLATFORM_NAME} — consultation de test", "country": "FR"},
+    )
+    system, created = User.objects.get_or_create(
+        email=TEST_SYSTEM_EMAIL,
+        defaults={"first_name": "Consultation", "last_name": "de test", "is_active": False},
+    )
+    if created:
+        system.set_unusable_password()
+        system.save(update_fields=["password"])
+    now = timezone.now()
+    consultation = Consultation.objects.create(
+        buyer=buyer,
+        reference=TEST_CONSULTATION_REFERENCE,
+        title="Consultation de test — simuler un dépôt",
+        description=(
+            "Consultation permanente de la plateforme pour vérifier, avant une vraie date limite, que "
+            "votre navigateur, votre réseau et vos fichiers permettent de déposer un pli. La plateforme "
+            "déchiffre aussitôt les plis déposés ici et vérifie que chaque fichier est arrivé intact. "
+            "Elle n'est jamais attribuée."
+        ),
+        nature=Consultation.Nature.SERVICES,
+        procedure=Consultation.Procedure.ADAPTED,
+        cpv_main=CpvCode.objects.get(code="72000000"),
+        place_code="75",
+        estimated_value=Decimal("0.01"),
+        deadline=datetime(2099, 12, 31, 22, 59, tzinfo=UTC),
+        max_deposit_bytes=settings.TEST_CONSULTATION_MAX_BYTES,
+        contact_name=settings.PLATFORM_NAME,
+        contact_email=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+        state=State.PUBLISHED,
+        created_by=system,
+        published_at=now,
+        published_by=system,
+        is_test=True,
+    )
+    journal.record(
+        "consultation.test_created",
+        actor=None,
+        organisation=buyer,
+        target=consultation,
+        payload={"reference": consultation.reference},
+    )
+    return consultation, True

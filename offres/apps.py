@@ -23,3 +23,9 @@ class OffresConfig(AppConfig):
         item = ("offres:backup_copies", "Copies de sauvegarde")
         if item not in buyer.EXTRA_NAV:
             buyer.EXTRA_NAV.append(item)
+        # « Déposer un pli » on the public page of a consultation open for deposits.
+        from marches.views import public
+
+        action = ("offres:deposit_new", "Déposer un pli")
+        if action not in public.PUBLIC_ACTIONS:
+            public.PUBLIC_ACTIONS.append(action)

@@ -1,10 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import bidder_views, views
 
 app_name = "offres"
 
 urlpatterns = [
+    path("consultation/<int:pk>/deposer/", bidder_views.deposit_new, name="deposit_new"),
+    path("simulation/", bidder_views.simulation_page, name="simulation"),
+    path("mes-plis/", bidder_views.deposit_list, name="deposit_list"),
+    path("<uuid:public_id>/", bidder_views.deposit_detail, name="deposit_detail"),
     path("acheteur/<int:pk>/registre-des-depots/", views.deposit_register, name="deposit_register"),
     path(
         "acheteur/<int:pk>/registre-des-depots.csv", views.deposit_register_csv, name="deposit_register_csv"

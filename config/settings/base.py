@@ -280,6 +280,10 @@ DEMATERIALISATION_THRESHOLD = Decimal(env("DEMATERIALISATION_THRESHOLD", default
 # Largest deposit a buyer may allow, and the size proposed by default (bytes).
 DEPOSIT_MAX_BYTES_LIMIT = env.int("DEPOSIT_MAX_BYTES_LIMIT", default=2 * 1024**3)
 DEPOSIT_MAX_BYTES_DEFAULT = env.int("DEPOSIT_MAX_BYTES_DEFAULT", default=500 * 1024**2)
+# The permanent test consultation (« simuler un dépôt »): its buyer is the platform, whose
+# SIRET an operator may give (fourteen zeros, visibly no real body, by default).
+TEST_CONSULTATION_SIRET = env("TEST_CONSULTATION_SIRET", default="00000000000000")
+TEST_CONSULTATION_MAX_BYTES = env.int("TEST_CONSULTATION_MAX_BYTES", default=DEPOSIT_MAX_BYTES_DEFAULT)
 
 # --- Proofs (preuves) -------------------------------------------------------------------
 # The platform's own key material, generated on first use and reused afterwards: the local

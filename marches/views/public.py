@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
@@ -63,6 +64,12 @@ def _identity(request: HttpRequest) -> dict | None:
     return request.session.get(SESSION_IDENTITY)
 
 
+# Actions other apps offer on a consultation's public page, as (URL name, label), shown while
+# it is open for deposits: offres adds « Déposer un pli » (offres.apps). marches does not
+# import offres.
+PUBLIC_ACTIONS: list[tuple[str, str]] = []
+
+
 @require_safe
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     consultation = _public_consultation(request, pk)
@@ -85,6 +92,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Created by offres at publication, read through the reverse relation: marches does not
         # import offres (api → offres → marches).
         "opening_keys": consultation.opening_keys.prefetch_related("shares").order_by("envelope"),
+        "actions": [
+            {"label": label, "url": reverse(name, args=[consultation.pk])} for name, label in PUBLIC_ACTIONS
+        ],
     }
     return render(request, "marches/public/detail.html", context)
 

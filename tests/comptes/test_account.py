@@ -150,7 +150,14 @@ def test_navigation_depends_on_roles(client):
     company = MembershipFactory(company_admin=True)
     login_as(client, company.user)
     nav = [item["label"] for item in client.get(reverse("home")).context["main_nav"]]
-    assert nav == ["Accueil", "Consultations", "Preuves", company.organisation.name, "Mon compte"]
+    assert nav == [
+        "Accueil",
+        "Consultations",
+        "Preuves",
+        "Mes plis",
+        company.organisation.name,
+        "Mon compte",
+    ]
     staff = UserFactory(staff=True, totp=True)
     login_as(client, staff)
     assert "Administration" in [i["label"] for i in client.get(reverse("home")).context["main_nav"]]

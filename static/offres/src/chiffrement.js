@@ -3,6 +3,7 @@
 // Bundled by esbuild (`make static`) from the npm package age-encryption into
 // static/offres/build/chiffrement.js: nothing is fetched at run time.
 import { Encrypter } from "age-encryption";
+import { init } from "./depot.js";
 
 // An age X25519 recipient: "age1" and 58 bech32 characters.
 const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
@@ -30,4 +31,13 @@ export async function encryptFile(file, recipient) {
 // Small inputs, in memory (the test consultation's self-check).
 export async function encryptBytes(bytes, recipient) {
   return encrypterFor(recipient).encrypt(bytes);
+}
+
+// The « Déposer un pli » page, when this script is loaded on it.
+if (typeof document !== "undefined") {
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => init(encryptFile));
+  } else {
+    init(encryptFile);
+  }
 }

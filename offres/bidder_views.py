@@ -1,0 +1,96 @@
+"""A company's side of the deposit: the « Déposer un pli » page (the browser encrypts and
+uploads through the deposit API, static/offres/src/depot.js), its own deposits, and the
+receipt on screen. A company user sees the deposits of their companies and nobody else's."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from comptes.access import get_in_scope_or_404
+from comptes.models import Organisation
+from marches.models import Consultation
+
+from . import receipts, simulation
+from .models import Deposit
+
+# The browser sends chunks of this size (the server accepts up to DEPOSIT_CHUNK_MAX_BYTES).
+BROWSER_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def _companies(user) -> list[Organisation]:
+    return list(
+        Organisation.objects.filter(kind=Organisation.Kind.COMPANY, memberships__user=user)
+        .distinct()
+        .order_by("name")
+    )
+
+
+def _deposit_page(request: HttpRequest, consultation: Consultation, *, simulation: bool) -> HttpResponse:
+    keys = {key.envelope: key for key in consultation.opening_keys.all()}
+    companies = _companies(request.user)
+    now = timezone.now()
+    context = {
+        "consultation": consultation,
+        "simulation": simulation,
+        "companies": companies,
+        "lots": list(consultation.lots.order_by("number")),
+        "application_key": keys.get("application"),
+        "offer_key": keys.get("offer"),
+        "accepting": consultation.current_state in (Consultation.State.PUBLISHED, Consultation.State.CLOSED)
+        and len(keys) == 2,
+        "late": consultation.deadline <= now,
+        "now": now,
+        "chunk_bytes": min(BROWSER_CHUNK_BYTES, settings.DEPOSIT_CHUNK_MAX_BYTES),
+    }
+    status = 200 if companies else 403
+    return render(request, "offres/deposit_new.html", context, status=status)
+
+
+@login_required
+@require_GET
+def deposit_new(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = get_in_scope_or_404(request, Consultation.objects.public().select_related("buyer"), pk=pk)
+    return _deposit_page(request, consultation, simulation=False)
+
+
+@login_required
+@require_GET
+def simulation_page(request: HttpRequest) -> HttpResponse:
+    """« Simuler un dépôt »: the same page, on the platform's test consultation."""
+    return _deposit_page(request, simulation.test_consultation(), simulation=True)
+
+
+@login_required
+@require_GET
+def deposit_list(request: HttpRequest) -> HttpResponse:
+    deposits = (
+        Deposit.objects.of_company_member(request.user)
+        .select_related("consultation__buyer", "company")
+        .prefetch_related("lots", "files")
+        .order_by("-started_at")
+    )
+    return render(request, "offres/deposit_list.html", {"deposits": deposits})
+
+
+@login_required
+@require_GET
+def deposit_detail(request: HttpRequest, public_id) -> HttpResponse:
+    deposit = get_in_scope_or_404(
+        request,
+        Deposit.objects.of_company_member(request.user)
+        .select_related("consultation__buyer", "company", "created_by", "timestamp")
+        .prefetch_related("lots"),
+        public_id=public_id,
+    )
+    context = {"deposit": deposit, "files": deposit.files.order_by("envelope", "name")}
+    if deposit.state == Deposit.State.RECEIVED:
+        context["fields"] = receipts.legal_fields(deposit)
+        context["api"] = f"/api/v1/depots/{deposit.public_id}"
+        if deposit.consultation.is_test:
+            context["checks"] = simulation.check(deposit)
+    return render(request, "offres/deposit_detail.html", context)

@@ -1,0 +1,182 @@
+"""« Simuler un dépôt »: the platform's permanent test consultation, where any company runs
+the whole browser deposit — encryption, chunked upload, finalisation, receipt — and the
+platform decrypts the deposit at once to report that every file arrived intact.
+
+Its two opening keys are the only ones the platform holds: each identity is sealed with
+ChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the platform's SECRET_KEY, and the
+key row says so (`platform_held`). Real consultations never get such a key
+(opening_keys.create_for_publication makes commission-held keys only, and the database
+refuses a platform-held key with shares). Bidders are told plainly: the platform can read
+what is deposited here, so only test files belong here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import pyrage
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from marches import services as marches_services
+from marches.models import Consultation
+from preuves import journal
+
+from .models import Deposit, DepositFile, Envelope, OpeningKey
+from .opening_keys import NONCE_BYTES, context
+
+READ_BYTES = 1024 * 1024
+
+
+def _platform_key() -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"marches-ouverts/consultation-de-test/1"
+    ).derive(settings.SECRET_KEY.encode())
+
+
+@transaction.atomic
+def test_consultation() -> Consultation:
+    """The test consultation with its platform-held keys, created on first use."""
+    consultation, _ = marches_services.test_consultation_get_or_create()
+    consultation = Consultation.objects.select_for_update().get(pk=consultation.pk)
+    missing = set(Envelope.values) - set(consultation.opening_keys.values_list("envelope", flat=True))
+    for envelope in sorted(missing):
+        identity = pyrage.x25519.Identity.generate()
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = nonce + ChaCha20Poly1305(_platform_key()).encrypt(
+            nonce, str(identity).encode(), context(consultation.pk, envelope)
+        )
+        key = OpeningKey.objects.create(
+            consultation=consultation,
+            envelope=envelope,
+            recipient=str(identity.to_public()),
+            sealed_identity=sealed,
+            threshold=0,
+            share_count=0,
+            platform_held=True,
+            created_at=timezone.now(),
+        )
+        journal.record(
+            "opening_keys.test_created",
+            organisation=consultation.buyer,
+            target=consultation,
+            payload={"envelope": envelope, "recipient": key.recipient},
+        )
+    return consultation
+
+
+def _identity(key: OpeningKey) -> pyrage.x25519.Identity:
+    if not key.platform_held or not key.consultation.is_test:
+        raise ApplicationError(
+            "Seuls les plis de la consultation de test sont déchiffrés par la plateforme.",
+            code="not_test",
+            status=403,
+        )
+    sealed = bytes(key.sealed_identity)
+    try:
+        clear = ChaCha20Poly1305(_platform_key()).decrypt(
+            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context(key.consultation_id, key.envelope)
+        )
+    except InvalidTag:
+        raise ApplicationError(
+            "La clé de la consultation de test ne s'ouvre plus (la clé secrète de la plateforme a changé).",
+            code="test_key",
+            status=500,
+        ) from None
+    return pyrage.x25519.Identity.from_str(clear.decode())
+
+
+class _Chunks:
+    """The stored chunks of a file, read in order as one stream."""
+
+    def __init__(self, file: DepositFile) -> None:
+        self.names = list(file.chunks.order_by("offset").values_list("storage_name", flat=True))
+        self.current = None
+
+    def read(self, size: int = -1) -> bytes:
+        want = READ_BYTES if size is None or size < 0 else size
+        while True:
+            if self.current is None:
+                if not self.names:
+                    return b""
+                self.current = default_storage.open(self.names.pop(0), "rb")
+            data = self.current.read(want)
+            if data:
+                return data
+            self.current.close()
+            self.current = None
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Digest:
+    """Where the clear bytes go: counted and hashed, then dropped."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    envelope: str
+    name: str
+    intact: bool
+    size: int | None = None
+    sha256: str = ""
+    error: str = ""
+
+    @property
+    def envelope_label(self) -> str:
+        return Envelope(self.envelope).label
+
+
+def check(deposit: Deposit) -> list[FileCheck]:
+    """Decrypt every file of a received test deposit, streaming, and report for each one
+    whether it opened whole (age authenticates every 64 KiB of payload: a single changed
+    byte fails) with the size and SHA-256 of the clear bytes, which are kept nowhere."""
+    keys = {key.envelope: key for key in deposit.consultation.opening_keys.select_related("consultation")}
+    results = []
+    for file in deposit.files.order_by("envelope", "name"):
+        sink, source = _Digest(), _Chunks(file)
+        try:
+            pyrage.decrypt_io(source, sink, [_identity(keys[file.envelope])])
+        except (pyrage.DecryptError, OSError) as exc:
+            results.append(FileCheck(file.envelope, file.name, False, error=f"illisible ({exc})"))
+            continue
+        finally:
+            source.close()
+        results.append(FileCheck(file.envelope, file.name, True, sink.size, sink.hash.hexdigest()))
+    with transaction.atomic():
+        journal.record(
+            "deposit.test_checked",
+            organisation=deposit.company,
+            target=deposit,
+            payload={"files": len(results), "intact": sum(r.intact for r in results)},
+        )
+    return results

@@ -1,0 +1,437 @@
+// The « Déposer un pli » page: each chosen file is encrypted here to its envelope's
+// published recipient, then sent to the deposit API in chunks, and the deposit is finalised.
+//
+// - The recipients the API announces must equal those published on the page, or nothing is
+//   sent (the server cannot check addressing: age hides recipients, so the client pins).
+// - Every file is announced first with its exact ciphertext size, so that the server refuses
+//   a deposit above the consultation's limit before a byte is uploaded.
+// - Chunks are sent one at a time; a chunk is kept in memory until the server acknowledges
+//   it. After a dropped connection or a server restart, the page asks the server how many
+//   bytes it holds and resumes from there: nothing already acknowledged is sent again.
+//   (Encryption is randomised, so a reload of the page starts its files over: an unfinished
+//   deposit is never received and never counts.)
+// - The SHA-256 of the ciphertext is computed as it is sent and compared with the server's.
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+
+let encryptFile;
+
+const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 10000];
+
+class DepotError extends Error {}
+
+function humanSize(bytes) {
+  const units = [
+    [1024 ** 3, "Go"],
+    [1024 ** 2, "Mo"],
+    [1024, "Ko"],
+  ];
+  for (const [size, unit] of units) {
+    if (bytes >= size) {
+      return `${(bytes / size).toLocaleString("fr-FR", { maximumFractionDigits: 1 })} ${unit}`;
+    }
+  }
+  return `${bytes} octets`;
+}
+
+function humanDuration(seconds) {
+  if (!Number.isFinite(seconds)) return "inconnu";
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (h) return `${h} h ${String(m).padStart(2, "0")} min`;
+  if (m) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${s} s`;
+}
+
+function parisTime(date) {
+  return date.toLocaleString("fr-FR", { timeZone: "Europe/Paris", dateStyle: "full", timeStyle: "medium" });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class Depot {
+  constructor(form) {
+    this.form = form;
+    this.api = form.dataset.api;
+    this.chunkBytes = Number(form.dataset.chunkBytes);
+    this.maxBytes = Number(form.dataset.maxBytes);
+    this.deadline = new Date(form.dataset.deadline);
+    // The server's clock decides; correct for the difference with this machine's clock.
+    this.clockOffset = new Date(form.dataset.serverNow).getTime() - Date.now();
+    this.simulation = form.dataset.simulation === "1";
+    this.csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    this.progress = document.getElementById("depot-progress");
+    this.sending = false;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!this.sending) this.send();
+    });
+    window.addEventListener("beforeunload", (event) => {
+      if (this.sending) event.preventDefault();
+    });
+  }
+
+  serverNow() {
+    return Date.now() + this.clockOffset;
+  }
+
+  // --- The form -----------------------------------------------------------------------------
+
+  chosen() {
+    const envelopes = [...this.form.querySelectorAll(".depot-envelope")].map((fieldset) => ({
+      envelope: fieldset.dataset.envelope,
+      recipient: fieldset.dataset.recipient,
+      label: fieldset.querySelector("legend").textContent.trim(),
+      files: [...fieldset.querySelector("input[type=file]").files],
+    }));
+    const lots = [...this.form.querySelectorAll("input[name=lots]:checked")].map((box) => Number(box.value));
+    const company = this.form.elements.company.value;
+    return { envelopes, lots, company: Number(company) };
+  }
+
+  check({ envelopes, lots }) {
+    if (this.form.dataset.hasLots === "1" && lots.length === 0) {
+      throw new DepotError("Choisissez au moins un lot.");
+    }
+    const files = envelopes.flatMap((e) => e.files);
+    if (files.length === 0) {
+      throw new DepotError("Ajoutez au moins un fichier à l'une des enveloppes.");
+    }
+    for (const { label, files: list } of envelopes) {
+      const names = new Set();
+      for (const file of list) {
+        if (file.size === 0) throw new DepotError(`« ${file.name} » (${label}) est vide.`);
+        if (names.has(file.name)) {
+          throw new DepotError(`Deux fichiers s'appellent « ${file.name} » dans l'${label.toLowerCase()}.`);
+        }
+        names.add(file.name);
+      }
+    }
+  }
+
+  showError(message) {
+    const box = document.getElementById("depot-error");
+    document.getElementById("depot-error-text").textContent = message;
+    box.hidden = false;
+    box.scrollIntoView({ block: "center" });
+    box.focus?.();
+  }
+
+  status(message) {
+    document.getElementById("depot-status").textContent = message;
+  }
+
+  // --- The API ------------------------------------------------------------------------------
+
+  async call(method, url, body) {
+    const headers = { "X-CSRFToken": this.csrf, Accept: "application/json" };
+    const init = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, init);
+    return this.answer(response);
+  }
+
+  async answer(response) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = new DepotError(
+        data?.error?.message || `Erreur du serveur (${response.status}). Réessayez dans un instant.`,
+      );
+      error.status = response.status;
+      error.code = data?.error?.code;
+      error.details = data?.error?.details || {};
+      throw error;
+    }
+    return data;
+  }
+
+  // A call that survives dropped connections and restarts: network errors and 5xx answers
+  // are retried, with the page saying so; a refusal (4xx) is final and shown as sent.
+  async patiently(what, attempt) {
+    for (let tries = 0; ; tries += 1) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const transient = !(error instanceof DepotError) || error.status >= 500 || error.status === 429;
+        if (!transient) throw error;
+        const delay = RETRY_DELAYS_MS[Math.min(tries, RETRY_DELAYS_MS.length - 1)];
+        this.interrupted = true;
+        this.status(
+          `Connexion interrompue (${what}) : nouvelle tentative dans ${Math.ceil(delay / 1000)} s. ` +
+            "Ne fermez pas cette page : l'envoi reprendra là où il s'est arrêté.",
+        );
+        await sleep(delay);
+        if (!navigator.onLine) {
+          await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
+        }
+      }
+    }
+  }
+
+  // --- Sending ------------------------------------------------------------------------------
+
+  async send() {
+    document.getElementById("depot-error").hidden = true;
+    let choice;
+    try {
+      choice = this.chosen();
+      this.check(choice);
+    } catch (error) {
+      this.showError(error.message);
+      return;
+    }
+    this.sending = true;
+    this.form.querySelector("#depot-send").disabled = true;
+    this.progress.hidden = false;
+    try {
+      const deposit = await this.open(choice);
+      await this.upload(deposit);
+      this.status("Validation du pli : horodatage et inscription au journal de transparence…");
+      const receipt = await this.patiently("validation", () =>
+        this.call("POST", `${this.api}${deposit.id}/valider`),
+      );
+      this.sending = false;
+      this.status(`Pli reçu le ${parisTime(new Date(receipt.received_at))}. Affichage de l'accusé de réception…`);
+      const detail = this.form.dataset.detailUrl.replace("00000000-0000-0000-0000-000000000000", deposit.id);
+      window.location.assign(detail + (this.simulation ? "?simulation=1" : ""));
+    } catch (error) {
+      this.sending = false;
+      this.form.querySelector("#depot-send").disabled = false;
+      this.status("");
+      this.showError(
+        error instanceof DepotError ? error.message : `Le pli n'a pas pu être envoyé : ${error.message}`,
+      );
+    }
+  }
+
+  async open({ envelopes, lots, company }) {
+    this.status("Ouverture du pli…");
+    const deposit = await this.call("POST", this.api, { consultation: Number(this.form.dataset.consultation), company, lots });
+    for (const { envelope, recipient } of envelopes) {
+      if (deposit.recipients[envelope] !== recipient) {
+        throw new DepotError(
+          "Le destinataire de chiffrement annoncé par le serveur diffère de celui publié sur la page : " +
+            "rien n'a été envoyé. Signalez-le à l'acheteur.",
+        );
+      }
+    }
+    // Encrypt lazily (the streams are read as they are sent) but know every size now.
+    this.files = [];
+    const list = document.getElementById("depot-files");
+    list.replaceChildren();
+    for (const { envelope, recipient, label, files } of envelopes) {
+      for (const file of files) {
+        const plainDigest = sha256.create();
+        const source = this.simulation
+          ? file.stream().pipeThrough(
+              new TransformStream({
+                transform(chunk, controller) {
+                  plainDigest.update(chunk);
+                  controller.enqueue(chunk);
+                },
+              }),
+            )
+          : file.stream();
+        const { stream, size } = await encryptFile({ stream: () => source, size: file.size }, recipient);
+        const row = document.createElement("li");
+        row.className = "fr-mb-2w";
+        const id = `depot-file-${this.files.length}`;
+        row.innerHTML = `<label for="${id}"></label><br><progress id="${id}" class="depot-progress" max="1" value="0"></progress> <span></span>`;
+        row.querySelector("label").textContent = `${label} — ${file.name} (${humanSize(size)} chiffrés)`;
+        list.append(row);
+        this.files.push({ envelope, file, stream, size, plainDigest, row, sent: 0 });
+      }
+    }
+    this.total = this.files.reduce((sum, f) => sum + f.size, 0);
+    if (this.total > this.maxBytes) {
+      throw new DepotError(
+        `Le pli chiffré ferait ${humanSize(this.total)} : la consultation accepte ${humanSize(this.maxBytes)} au plus.`,
+      );
+    }
+    const base = `${this.api}${deposit.id}`;
+    for (const entry of this.files) {
+      this.status(`Annonce de « ${entry.file.name} »…`);
+      entry.remote = await this.call("POST", `${base}/fichiers/`, {
+        envelope: entry.envelope,
+        name: `${entry.file.name}.age`,
+        size: entry.size,
+      });
+      entry.url = `${base}/fichiers/${entry.remote.id}/contenu`;
+    }
+    return deposit;
+  }
+
+  async upload() {
+    this.startedAt = performance.now();
+    this.acknowledged = 0;
+    for (const entry of this.files) {
+      await this.uploadFile(entry);
+    }
+    if (this.simulation) {
+      sessionStorage.setItem(
+        "depot-simulation",
+        JSON.stringify(
+          this.files.map((f) => ({
+            name: `${f.file.name}.age`,
+            envelope: f.envelope,
+            sha256: bytesToHex(f.plainDigest.digest()),
+          })),
+        ),
+      );
+    }
+  }
+
+  async uploadFile(entry) {
+    const reader = entry.stream.getReader();
+    const digest = sha256.create();
+    const buffer = new Uint8Array(this.chunkBytes);
+    let filled = 0;
+    let offset = 0;
+    let last = entry.remote;
+    for (;;) {
+      const { done, value } = await reader.read();
+      let data = value || new Uint8Array(0);
+      while (data.length) {
+        const take = Math.min(data.length, this.chunkBytes - filled);
+        buffer.set(data.subarray(0, take), filled);
+        filled += take;
+        data = data.subarray(take);
+        if (filled === this.chunkBytes) {
+          last = await this.sendChunk(entry, offset, buffer.slice(0, filled), digest);
+          offset += filled;
+          filled = 0;
+        }
+      }
+      if (done) break;
+    }
+    if (filled) {
+      last = await this.sendChunk(entry, offset, buffer.slice(0, filled), digest);
+      offset += filled;
+    }
+    const local = bytesToHex(digest.digest());
+    if (!last.complete || last.sha256 !== local) {
+      throw new DepotError(
+        `« ${entry.file.name} » : l'empreinte calculée par le serveur ne correspond pas à celle du fichier chiffré ` +
+          "envoyé. Le pli n'a pas été validé ; recommencez le dépôt.",
+      );
+    }
+    entry.row.querySelector("span").textContent = `reçu, SHA-256 ${local.slice(0, 16)}… vérifié`;
+  }
+
+  // One chunk, until the server holds it. Before re-sending after an interruption, ask the
+  // server where it stands: the chunk may have arrived even though the answer was lost.
+  async sendChunk(entry, offset, chunk, digest) {
+    digest.update(chunk);
+    const end = offset + chunk.length;
+    const put = async () => {
+      if (this.interrupted) {
+        const state = await this.call("GET", entry.url);
+        this.interrupted = false;
+        if (state.received === end) return state;
+        if (state.received !== offset) {
+          throw new DepotError(
+            `« ${entry.file.name} » : le serveur a reçu ${state.received} octets, la page en attendait ` +
+              `${offset}. Recommencez le dépôt.`,
+          );
+        }
+        this.status(`Reprise de l'envoi de « ${entry.file.name} » à l'octet ${offset}.`);
+      }
+      const response = await fetch(`${entry.url}?offset=${offset}`, {
+        method: "PUT",
+        body: chunk,
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": this.csrf, "Content-Type": "application/octet-stream", Accept: "application/json" },
+      });
+      try {
+        return await this.answer(response);
+      } catch (error) {
+        // A chunk cut short, or an offset the server no longer expects: ask where it is.
+        if (error.code === "incomplete_chunk" || error.code === "wrong_offset") {
+          this.interrupted = true;
+          error.status = 503;
+        }
+        throw error;
+      }
+    };
+    const state = await this.patiently(`« ${entry.file.name} »`, put);
+    entry.sent = end;
+    this.acknowledged += chunk.length;
+    this.report(entry);
+    return state;
+  }
+
+  report(entry) {
+    const elapsed = (performance.now() - this.startedAt) / 1000;
+    const rate = this.acknowledged / Math.max(elapsed, 0.001);
+    const left = (this.total - this.sentBefore(entry) - entry.sent) / rate;
+    const bar = entry.row.querySelector("progress");
+    bar.value = entry.sent / entry.size;
+    entry.row.querySelector("span").textContent = `${Math.floor((100 * entry.sent) / entry.size)} %`;
+    const done = this.sentBefore(entry) + entry.sent;
+    document.getElementById("depot-overall").value = done / this.total;
+    document.getElementById("depot-overall-text").textContent =
+      `${Math.floor((100 * done) / this.total)} % — ${humanSize(done)} sur ${humanSize(this.total)}`;
+    document.getElementById("depot-stats").textContent =
+      `Débit : ${humanSize(rate)}/s — temps restant estimé : ${humanDuration(left)}`;
+    this.status(`Envoi de « ${entry.file.name} » : ${Math.floor((100 * entry.sent) / entry.size)} %.`);
+    const finish = new Date(this.serverNow() + left * 1000);
+    const warning = document.getElementById("depot-deadline-warning");
+    if (finish > this.deadline && done < this.total) {
+      document.getElementById("depot-deadline-warning-text").textContent =
+        `À ce débit, l'envoi se terminerait vers ${parisTime(finish)}, après la date limite ` +
+        `(${parisTime(this.deadline)}) : votre pli serait reçu hors délai et ne serait jamais ouvert.`;
+      warning.hidden = false;
+    } else {
+      warning.hidden = true;
+    }
+  }
+
+  sentBefore(entry) {
+    let sum = 0;
+    for (const f of this.files) {
+      if (f === entry) break;
+      sum += f.size;
+    }
+    return sum;
+  }
+}
+
+// The test consultation's report: the SHA-256 of each file as chosen in this browser (kept
+// in the tab's sessionStorage by the upload, never sent) against the platform's decryption.
+function compareSimulation(table) {
+  let chosen = [];
+  try {
+    chosen = JSON.parse(sessionStorage.getItem("depot-simulation") || "[]");
+  } catch {
+    chosen = [];
+  }
+  for (const row of table.querySelectorAll("tbody tr")) {
+    const cell = row.querySelector(".simulation-comparison");
+    const mine = chosen.find((f) => f.name === row.dataset.name && f.envelope === row.dataset.envelope);
+    if (!mine) {
+      cell.textContent = "Non disponible : le dépôt a été fait dans un autre onglet ou la page a été rechargée.";
+    } else if (mine.sha256 === row.dataset.sha256) {
+      cell.textContent = "Identique au fichier choisi : reçu intact.";
+    } else {
+      cell.textContent = "DIFFÉRENT du fichier choisi : recommencez le test, et signalez-le s'il se répète.";
+    }
+  }
+}
+
+// `encrypt(file, recipient)` is chiffrement.js's encryptFile, handed over by the entry point.
+export function init(encrypt) {
+  encryptFile = encrypt;
+  const form = document.getElementById("depot");
+  if (form) new Depot(form);
+  const report = document.getElementById("simulation-report");
+  if (report) compareSimulation(report);
+}

@@ -1,0 +1,219 @@
+"""A company deposits in a real browser: « Déposer un pli » from the consultation page, files
+chosen for both envelopes, encrypted in Chromium to the published recipients, uploaded in
+chunks, finalised; the receipt is on screen. Then, on the platform's side: no plaintext
+anywhere, the proofs verify with standard tools, and what is stored opens with the
+commission's quorum to the very bytes chosen. A second journey loses the network in the
+middle of a 50 MB upload and resumes it."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+
+import pytest
+
+from marches import services
+from offres.models import Deposit, DepositChunk
+from preuves.models import JournalEntry
+from tests.factories import PASSWORD, MembershipFactory
+from tests.marches.test_services import publishable
+from tests.offres import evidence
+
+from .helpers import check_page, screenshot
+
+expect = pytest.importorskip(
+    "playwright.sync_api",
+    reason="browser tests need the Python package `playwright` and Debian's package `chromium`",
+).expect
+
+MARKER = b"MARQUEUR-EN-CLAIR-DU-PLI-4417"
+BIG = 50 * 1000 * 1000
+RECEIPT_URL = re.compile(r"/plis/[0-9a-f-]{36}/(\?.*)?$")
+# Encrypting 50 MB in JavaScript and sending it through the live server takes a while on a
+# loaded two-core machine.
+UPLOAD_TIMEOUT_MS = 240_000
+
+
+def plaintext(size: int) -> bytes:
+    """Random bytes (nothing to compress away) with the marker at the start, the middle and
+    the end."""
+    body = bytearray(os.urandom(size))
+    for at in (0, size // 2, size - len(MARKER)):
+        body[at : at + len(MARKER)] = MARKER
+    return bytes(body)
+
+
+@pytest.fixture
+def tender(buyer_agent):
+    consultation, members = publishable(buyer_agent, reference="2026-NAV-1")
+    consultation = services.consultation_publish(consultation=consultation, published_by=buyer_agent.user)
+    return consultation, members
+
+
+@pytest.fixture
+def company_user(transactional_db):
+    return MembershipFactory(company_admin=True, organisation__name="Menuiserie Durand SARL").user
+
+
+def _login(page, user) -> None:
+    page.goto("/comptes/connexion/")
+    page.locator("#id_username").fill(user.email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter", exact=True).click()
+    expect(page).to_have_url(f"{page.base_url}/comptes/compte/")
+
+
+def _choose(page, tmp_path, files: dict[str, dict[str, bytes]]) -> None:
+    for envelope, named in files.items():
+        paths = []
+        for name, data in named.items():
+            path = tmp_path / name
+            path.write_bytes(data)
+            paths.append(str(path))
+        page.locator(f"#depot-{envelope}-files").set_input_files(paths)
+
+
+def _open_deposit_page(page, consultation, user) -> None:
+    _login(page, user)
+    page.goto(f"/consultations/{consultation.pk}/")
+    page.get_by_role("link", name="Déposer un pli").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Déposer un pli")
+    for key in consultation.opening_keys.all():
+        expect(page.locator(f"#depot-{key.envelope}-recipient")).to_have_text(key.recipient)
+
+
+def test_a_company_deposits_a_small_and_a_50_mb_file_and_gets_a_verifiable_receipt(
+    page, tender, company_user, tmp_path, mailoutbox
+):
+    consultation, members = tender
+    small = b"%PDF-1.7 candidature " + MARKER + b" fin"
+    big = plaintext(BIG)
+    _open_deposit_page(page, consultation, company_user)
+    check_page(page, "deposit_new")
+
+    # Sending with nothing chosen says what is missing, in French, and sends nothing.
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    expect(page.locator("#depot-error")).to_contain_text("Ajoutez au moins un fichier")
+    assert not Deposit.objects.exists()
+
+    _choose(page, tmp_path, {"application": {"dume.pdf": small}, "offer": {"offre.pdf": big}})
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    expect(page.locator("#depot-progress")).to_be_visible()
+    page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+
+    # The receipt, on screen.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Accusé de réception")
+    expect(page.get_by_text("Votre pli est reçu")).to_be_visible()
+    deposit = Deposit.objects.get()
+    assert deposit.state == Deposit.State.RECEIVED
+    assert not deposit.late
+    expect(page.locator("#depot-digest")).to_have_text(deposit.digest)
+    documents = page.locator("#depot-documents")
+    for file in deposit.files.all():
+        expect(documents).to_contain_text(file.name)
+        expect(documents).to_contain_text(file.sha256)
+    expect(page.get_by_role("cell", name=re.compile(r"^Menuiserie Durand SARL \("))).to_be_visible()
+    check_page(page, "deposit_receipt")
+
+    # What the platform holds: ciphertext only, whose SHA-256 is the receipted one, that the
+    # quorum opens to the bytes chosen in the browser.
+    files = {f.name: f for f in deposit.files.all()}
+    assert set(files) == {"dume.pdf.age", "offre.pdf.age"}
+    for name, clear in (("dume.pdf.age", small), ("offre.pdf.age", big)):
+        stored = evidence.stored_ciphertext(files[name])
+        assert hashlib.sha256(stored).hexdigest() == files[name].sha256
+        assert evidence.open_with_quorum(files[name], members) == clear
+    assert files["offre.pdf.age"].chunks.count() > 1  # sent in chunks
+    evidence.assert_nowhere(MARKER, tmp_path / "media")
+
+    # The proofs, downloaded with the bidder's session, pass the verifier and openssl.
+    def fetch(path: str) -> bytes:
+        response = page.request.get(path)
+        assert response.ok, (path, response.status)
+        return response.body()
+
+    proofs = tmp_path / "preuves"
+    proofs.mkdir()
+    evidence.assert_proofs_verify(fetch, str(deposit.public_id), deposit.digest, proofs)
+    assert fetch(f"/api/v1/depots/{deposit.public_id}/accuse.pdf").startswith(b"%PDF")
+    assert [m.subject for m in mailoutbox] == [f"Accusé de réception de votre pli — {consultation.reference}"]
+    assert JournalEntry.objects.filter(action="deposit.received", target_id=str(deposit.pk)).exists()
+
+    # The company's deposits.
+    page.get_by_role("link", name="Mes plis").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mes plis")
+    expect(page.get_by_role("cell", name=re.compile(consultation.reference))).to_be_visible()
+    check_page(page, "deposit_list")
+
+
+def test_an_upload_cut_in_the_middle_resumes_to_the_same_digest(page, tender, company_user, tmp_path):
+    consultation, members = tender
+    big = plaintext(BIG)
+    _open_deposit_page(page, consultation, company_user)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": big}})
+    puts: list[str] = []
+    page.on("request", lambda request: puts.append(request.url) if request.method == "PUT" else None)
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+
+    # Wait until about 20 MB are on the server, then cut the network for a few seconds.
+    def received() -> int:
+        return sum(c.size for c in DepositChunk.objects.all())
+
+    deadline = 0
+    while received() < 20 * 1000 * 1000:
+        page.wait_for_timeout(100)
+        deadline += 1
+        assert deadline < UPLOAD_TIMEOUT_MS / 100, "the upload never reached 20 MB"
+    page.context.set_offline(True)
+    expect(page.locator("#depot-status")).to_contain_text("Connexion interrompue", timeout=30_000)
+    screenshot(page, "deposit_interrupted")
+    held = received()
+    page.wait_for_timeout(3000)
+    assert received() == held  # nothing arrives while offline
+    page.context.set_offline(False)
+    page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Accusé de réception")
+
+    deposit = Deposit.objects.get()
+    [file] = deposit.files.all()
+    stored = evidence.stored_ciphertext(file)
+    # The browser's own SHA-256 of what it sent matched the server's (or the page would have
+    # refused to finalise), and the stored bytes are that file, whole.
+    assert hashlib.sha256(stored).hexdigest() == file.sha256 == deposit.manifest["files"][0]["sha256"]
+    assert evidence.open_with_quorum(file, members) == big
+    # Resumed, not restarted: one announcement, each offset stored once, and hardly more PUTs
+    # than chunks (the one cut short is sent again).
+    offsets = list(file.chunks.order_by("offset").values_list("offset", "size"))
+    assert all(a + s == b for (a, s), (b, _) in itertools.pairwise(offsets))
+    assert len(puts) <= len(offsets) + 3, (len(puts), len(offsets))
+
+
+def test_a_company_simulates_a_deposit_and_learns_every_file_arrived_intact(page, company_user, tmp_path):
+    _login(page, company_user)
+    page.goto("/plis/mes-plis/")
+    page.get_by_role("link", name="Simuler un dépôt").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Simuler un dépôt")
+    expect(page.get_by_text("n'y déposez pas votre véritable offre")).to_be_visible()
+    check_page(page, "simulation")
+    _choose(
+        page,
+        tmp_path,
+        {
+            "application": {"dume.xml": b"<dume>" + MARKER + b"</dume>"},
+            "offer": {"offre.pdf": plaintext(3 * 1024 * 1024 + 17), "prix.xlsx": b"PK prix"},
+        },
+    )
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+    expect(page.get_by_text("Votre pli de test est reçu")).to_be_visible()
+    report = page.locator("#simulation-report tbody tr")
+    expect(report).to_have_count(3)
+    for row in report.all():
+        expect(row).to_contain_text("Reçu intact")
+        expect(row).to_contain_text("Identique au fichier choisi")
+    check_page(page, "simulation_report")
+    deposit = Deposit.objects.get()
+    assert deposit.consultation.is_test
+    assert JournalEntry.objects.filter(action="deposit.test_checked", target_id=str(deposit.pk)).exists()

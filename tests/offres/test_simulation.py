@@ -1,0 +1,136 @@
+"""« Simuler un dépôt »: the platform's permanent test consultation. Its keys are the only
+ones the platform holds; it decrypts a test deposit at once and says, file by file, whether
+it arrived intact. It is listed nowhere, and no real consultation's key can be opened the
+same way."""
+
+import hashlib
+import io
+
+import pyrage
+import pytest
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from config.errors import ApplicationError
+from marches.models import Consultation
+from offres import deposits, simulation
+from offres.models import OpeningKey
+from preuves.models import JournalEntry
+from tests.factories import MembershipFactory
+
+from . import evidence
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def company_user():
+    return MembershipFactory(company_admin=True).user
+
+
+def deposit(user, consultation, files):
+    company = deposits.company_for(user)
+    opened = deposits.deposit_open(consultation=consultation, company=company, user=user, lots=[])
+    for envelope, name, data in files:
+        file = deposits.file_add(deposit=opened, user=user, envelope=envelope, name=name, size=len(data))
+        deposits.chunk_receive(file=file, user=user, offset=0, stream=io.BytesIO(data), length=len(data))
+    return deposits.deposit_finalise(deposit=opened, user=user)
+
+
+def to_recipient(consultation, envelope: str, clear: bytes) -> bytes:
+    recipient = consultation.opening_keys.get(envelope=envelope).recipient
+    return pyrage.encrypt(clear, [pyrage.x25519.Recipient.from_str(recipient)])
+
+
+def test_the_test_consultation_is_created_once_with_platform_held_keys_and_listed_nowhere(client):
+    consultation = simulation.test_consultation()
+    assert simulation.test_consultation() == consultation
+    assert Consultation.objects.filter(is_test=True).count() == 1
+    keys = list(consultation.opening_keys.all())
+    assert sorted(k.envelope for k in keys) == ["application", "offer"]
+    assert all(k.platform_held and k.threshold == 0 and not k.shares.exists() for k in keys)
+    assert consultation.is_open_for_deposits
+    assert not Consultation.objects.public().filter(pk=consultation.pk).exists()
+    assert not Consultation.objects.open_for_deposits().filter(pk=consultation.pk).exists()
+    assert Consultation.objects.depositable().filter(pk=consultation.pk).exists()
+    assert client.get(reverse("marches:detail", args=[consultation.pk])).status_code == 404
+    assert consultation.reference not in client.get(reverse("marches:search")).content.decode()
+    assert JournalEntry.objects.filter(action="opening_keys.test_created").count() == 2
+
+
+def test_a_test_deposit_is_decrypted_at_once_and_each_file_reported(company_user):
+    consultation = simulation.test_consultation()
+    offer = b"offre de test " * 5000
+    received = deposit(
+        company_user,
+        consultation,
+        [
+            ("offer", "offre.pdf.age", to_recipient(consultation, "offer", offer)),
+            ("application", "dume.xml.age", to_recipient(consultation, "application", b"<dume/>")),
+        ],
+    )
+    report = {check.name: check for check in simulation.check(received)}
+    assert report["offre.pdf.age"].intact
+    assert report["offre.pdf.age"].size == len(offer)
+    assert report["offre.pdf.age"].sha256 == hashlib.sha256(offer).hexdigest()
+    assert report["dume.xml.age"].sha256 == hashlib.sha256(b"<dume/>").hexdigest()
+    entry = JournalEntry.objects.get(action="deposit.test_checked")
+    assert entry.payload == {"files": 2, "intact": 2}
+
+
+def test_a_file_for_the_wrong_recipient_or_altered_in_storage_is_reported_unreadable(company_user):
+    """What the rehearsal is for: a file encrypted to another key (the offer's recipient used
+    for the candidature), and a stored byte changed, are both caught."""
+    consultation = simulation.test_consultation()
+    received = deposit(
+        company_user,
+        consultation,
+        [
+            ("application", "mauvaise-cle.age", to_recipient(consultation, "offer", b"candidature")),
+            ("offer", "offre.age", to_recipient(consultation, "offer", b"x" * 100_000)),
+        ],
+    )
+    offer = received.files.get(name="offre.age")
+    [chunk] = offer.chunks.all()
+    stored = bytearray(evidence.stored_ciphertext(offer))
+    stored[-100] ^= 1
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(chunk.storage_name, "wb") as handle:
+        handle.write(bytes(stored))
+    report = {check.name: check for check in simulation.check(received)}
+    assert not report["mauvaise-cle.age"].intact
+    assert report["mauvaise-cle.age"].error.startswith("illisible")
+    assert not report["offre.age"].intact
+
+
+def test_the_platform_never_opens_a_real_consultations_key(published):
+    consultation, _ = published
+    key = consultation.opening_keys.get(envelope="offer")
+    assert not key.platform_held
+    with pytest.raises(ApplicationError, match="Seuls les plis de la consultation de test"):
+        simulation._identity(key)
+    # Even a key row flipped to « platform held » on a real consultation does not open: the
+    # consultation must be the test one, and the database refuses a held key with shares.
+    key.platform_held = True
+    with pytest.raises(ApplicationError):
+        simulation._identity(key)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OpeningKey.objects.filter(pk=key.pk).update(platform_held=True)
+
+
+def test_the_simulation_page_needs_a_company_account(client, company_user):
+    from tests.helpers import login_as
+
+    url = reverse("offres:simulation")
+    assert client.get(url).status_code == 302  # to the login page
+    agent = MembershipFactory(buyer_agent=True, user__totp=True).user
+    login_as(client, agent)
+    response = client.get(url)
+    assert response.status_code == 403
+    assert "Seules les entreprises déposent des plis" in response.content.decode()
+    login_as(client, company_user)
+    response = client.get(url)
+    assert response.status_code == 200
+    for key in simulation.test_consultation().opening_keys.all():
+        assert key.recipient in response.content.decode()
