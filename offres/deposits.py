@@ -9,6 +9,9 @@ sends each one in chunks that any web process may receive, in any number of requ
   by a dropped connection or a server restart picks up at the last acknowledged byte.
 - The consultation's maximum deposit size bounds the announced sizes, and no file receives
   more than it announced.
+- A chunk is acknowledged only once it is durable: on local storage the file and its folder
+  are flushed (fsync) before its row commits; a crash before that leaves at most a stray
+  object that no row points to, which never counts.
 - When a file is complete, its SHA-256 is computed by reading its chunks back in order (a
   streaming read: consecutive chunks may have reached different processes, and a hash state
   cannot be handed between them) and its length is checked against the age format.
@@ -21,6 +24,7 @@ the receipt (offres/receipts.py).
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from typing import BinaryIO
 
@@ -169,6 +173,21 @@ class _Hashing:
         return data
 
 
+def _durable(name: str) -> None:
+    """A chunk is acknowledged only once it is on disk: flush the file and its folder entry
+    (local storage). Object storage has it durably once the PUT is answered."""
+    try:
+        path = default_storage.path(name)
+    except NotImplementedError:
+        return
+    for target, flags in ((path, os.O_RDONLY), (os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)):
+        descriptor = os.open(target, flags)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
 def _storage_name(file: DepositFile, offset: int) -> str:
     return f"plis/{file.deposit.public_id}/{file.pk}/{offset:015d}.part"
 
@@ -230,6 +249,7 @@ def chunk_receive(
                 code="incomplete_chunk",
                 details={"expected_offset": offset},
             )
+        _durable(name)
         DepositChunk.objects.create(
             file=file, offset=offset, size=length, sha256=reader.digest.hexdigest(), storage_name=name,
             received_at=timezone.now(),

@@ -1,5 +1,6 @@
 """Another platform process for the tests: `manage.py runserver` on a free port of
-127.0.0.1, with the environment the test gives it, stopped when the block ends."""
+127.0.0.1, with the environment the test gives it (static files served too: a browser may
+use it), stopped when the block ends."""
 
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], log_path: Path, *, ready_path: str = "/healthz"):
-    """Yields the server's base URL once `ready_path` answers; its output goes to log_path."""
-    port = free_port()
+def running_server(
+    env: dict[str, str], log_path: Path, *, ready_path: str = "/healthz", port: int | None = None
+):
+    """Yields the server's base URL once `ready_path` answers; its output goes to log_path.
+    Give `port` to start a server again where a stopped one listened."""
+    port = port or free_port()
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env}
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
+            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", "--insecure",
+             f"127.0.0.1:{port}"],
             cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"

@@ -57,12 +57,12 @@ def company_user(transactional_db):
     return MembershipFactory(company_admin=True, organisation__name="Menuiserie Durand SARL").user
 
 
-def _login(page, user) -> None:
-    page.goto("/comptes/connexion/")
+def _login(page, user, root: str = "") -> None:
+    page.goto(f"{root}/comptes/connexion/")
     page.locator("#id_username").fill(user.email)
     page.locator("#id_password").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
-    expect(page).to_have_url(f"{page.base_url}/comptes/compte/")
+    expect(page).to_have_url(f"{root or page.base_url}/comptes/compte/")
 
 
 def _choose(page, tmp_path, files: dict[str, dict[str, bytes]]) -> None:
@@ -158,36 +158,107 @@ def test_an_upload_cut_in_the_middle_resumes_to_the_same_digest(page, tender, co
     page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
 
     # Wait until about 20 MB are on the server, then cut the network for a few seconds.
-    def received() -> int:
-        return sum(c.size for c in DepositChunk.objects.all())
-
-    deadline = 0
-    while received() < 20 * 1000 * 1000:
-        page.wait_for_timeout(100)
-        deadline += 1
-        assert deadline < UPLOAD_TIMEOUT_MS / 100, "the upload never reached 20 MB"
+    _wait_until_received(page, 20 * 1000 * 1000)
     page.context.set_offline(True)
     expect(page.locator("#depot-status")).to_contain_text("Connexion interrompue", timeout=30_000)
     screenshot(page, "deposit_interrupted")
-    held = received()
+    held = _received()
     page.wait_for_timeout(3000)
-    assert received() == held  # nothing arrives while offline
+    assert _received() == held  # nothing arrives while offline
     page.context.set_offline(False)
     page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
     expect(page.get_by_role("heading", level=1)).to_have_text("Accusé de réception")
 
+    _assert_resumed_whole(members, big, puts)
+
+
+def _received() -> int:
+    return sum(c.size for c in DepositChunk.objects.all())
+
+
+def _wait_until_received(page, size: int) -> None:
+    for _ in range(UPLOAD_TIMEOUT_MS // 100):
+        if _received() >= size:
+            return
+        page.wait_for_timeout(100)
+    pytest.fail(f"the upload never reached {size} bytes")
+
+
+def _assert_resumed_whole(members, clear: bytes, puts: list[str]) -> None:
     deposit = Deposit.objects.get()
     [file] = deposit.files.all()
     stored = evidence.stored_ciphertext(file)
     # The browser's own SHA-256 of what it sent matched the server's (or the page would have
     # refused to finalise), and the stored bytes are that file, whole.
     assert hashlib.sha256(stored).hexdigest() == file.sha256 == deposit.manifest["files"][0]["sha256"]
-    assert evidence.open_with_quorum(file, members) == big
+    assert evidence.open_with_quorum(file, members) == clear
     # Resumed, not restarted: one announcement, each offset stored once, and hardly more PUTs
     # than chunks (the one cut short is sent again).
     offsets = list(file.chunks.order_by("offset").values_list("offset", "size"))
     assert all(a + s == b for (a, s), (b, _) in itertools.pairwise(offsets))
     assert len(puts) <= len(offsets) + 3, (len(puts), len(offsets))
+
+
+def test_an_upload_survives_a_server_restart(page, tender, company_user, tmp_path):
+    """The platform runs in its own process; it is stopped in the middle of the 50 MB upload
+    and started again on the same port: the page waits, then resumes where the server's
+    acknowledged bytes end."""
+    from django.conf import settings
+
+    from tests.servers import free_port, running_server
+    from tests.test_celery_worker import database_url
+
+    consultation, members = tender
+    big = plaintext(BIG)
+    env = {
+        "DATABASE_URL": database_url(),
+        "PREUVES_TEST_KEY_DIR": str(settings.PREUVES_KEY_DIR),
+        "PROFIL_TEST_MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    port, log = free_port(), tmp_path / "serveur.log"
+    puts: list[str] = []
+    page.on("request", lambda request: puts.append(request.url) if request.method == "PUT" else None)
+    with running_server(env, log, port=port) as root:
+        _login(page, company_user, root)
+        page.goto(f"{root}/plis/consultation/{consultation.pk}/deposer/")
+        _choose(page, tmp_path, {"offer": {"offre.pdf": big}})
+        page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+        _wait_until_received(page, 20 * 1000 * 1000)
+    expect(page.locator("#depot-status")).to_contain_text("Connexion interrompue", timeout=30_000)
+    held = _received()
+    with running_server(env, log, port=port):
+        page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Accusé de réception")
+    assert _received() > held
+    _assert_resumed_whole(members, big, puts)
+
+
+def test_the_page_warns_when_the_upload_would_end_after_the_deadline(page, tender, company_user, tmp_path):
+    """A slow uplink (Chromium's network emulation: 256 KB/s) and a deadline in three minutes:
+    50 MB cannot make it, and the page says so while sending."""
+    from django.utils import timezone
+
+    from marches.models import Consultation
+
+    consultation, _ = tender
+    Consultation.objects.filter(pk=consultation.pk).update(
+        deadline=timezone.now() + timezone.timedelta(minutes=3)
+    )
+    _open_deposit_page(page, consultation, company_user)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": plaintext(BIG)}})
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
+    )
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    warning = page.locator("#depot-deadline-warning")
+    expect(warning).to_be_visible(timeout=60_000)
+    expect(warning).to_contain_text("après la date limite")
+    expect(warning).to_contain_text("votre pli serait reçu hors délai")
+    expect(page.locator("#depot-stats")).to_contain_text("temps restant estimé")
+    screenshot(page, "deposit_deadline_warning")
 
 
 def test_a_company_simulates_a_deposit_and_learns_every_file_arrived_intact(page, company_user, tmp_path):

@@ -227,3 +227,40 @@ def test_no_plaintext_reaches_the_database_or_the_storage(deposit_setup, tmp_pat
     call(f"{base}/valider", token, "POST", b"{}")
     marker = (tmp_path / "offre.pdf").read_bytes()[:32]
     evidence.assert_nowhere(marker, tmp_path / "media")
+
+
+def test_a_failure_during_finalisation_leaves_no_acknowledged_deposit(
+    deposit_setup, settings, tmp_path, mailoutbox
+):
+    """The timestamping authority is down at the moment of finalisation: the transaction
+    rolls back whole — no reception time, no log leaf, no journal entry, no receipt, nothing
+    in the register — the bidder is told to try again, and the retry receives the deposit."""
+    from offres import registers
+    from offres.models import Deposit
+    from preuves import timestamps
+    from preuves.models import JournalEntry, LogLeaf, TimestampToken
+    from tests.servers import free_port
+
+    token, base, file, ciphertext = deposit_setup
+    upload_all(token, base, file, ciphertext)
+    (tmp_path / "tsa-ca.pem").write_text(timestamps.ca_pem())
+    settings.TSA_URL = f"http://127.0.0.1:{free_port()}/tsa"  # nothing listens there
+    settings.TSA_CA_BUNDLE = str(tmp_path / "tsa-ca.pem")
+    status, error = call(f"{base}/valider", token, "POST", b"{}")
+    assert status == 502
+    assert "l'autorité d'horodatage ne répond pas" in error["error"]["message"]
+    deposit = Deposit.objects.get()
+    assert (deposit.state, deposit.received_at, deposit.log_index) == (Deposit.State.UPLOADING, None, None)
+    assert not LogLeaf.objects.filter(kind="deposit").exists()
+    assert not TimestampToken.objects.exists()
+    assert not JournalEntry.objects.filter(action="deposit.received").exists()
+    assert registers.deposit_register(deposit.consultation) == []
+    assert not list((tmp_path / "media").rglob("recus/*"))
+    assert mailoutbox == []
+    assert call(f"{base}/preuve", token)[0] == 409
+    # The file is still whole on the server: the retry needs no new upload.
+    settings.TSA_URL = ""
+    status, receipt = call(f"{base}/valider", token, "POST", b"{}")
+    assert status == 200, receipt
+    assert receipt["files"][0]["sha256"] == hashlib.sha256(ciphertext).hexdigest()
+    assert len(registers.deposit_register(deposit.consultation)) == 1

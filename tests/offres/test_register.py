@@ -1,42 +1,32 @@
 """The deposit register of buyer staff: every received deposit with its fate (retenu,
 remplacé, hors délai), never its contents; a CSV export on the record."""
 
-import io
-
-import pyrage
 import pytest
 from django.utils import timezone
 
 from marches.models import Consultation, Lot
-from offres import deposits
 from preuves.models import JournalEntry
 from tests.factories import MembershipFactory
 from tests.helpers import login_as, text
+
+from . import builders
 
 SECRET = b"PRIX-CONFIDENTIEL-98765"
 
 
 def receive(consultation, membership, lots=(), *, late=False):
-    deposit = deposits.deposit_open(
-        consultation=consultation, company=membership.organisation, user=membership.user, lots=list(lots)
-    )
-    recipient = pyrage.x25519.Recipient.from_str(consultation.opening_keys.get(envelope="offer").recipient)
-    ciphertext = pyrage.encrypt(SECRET + b" offre", [recipient])
-    file = deposits.file_add(
-        deposit=deposit,
-        user=membership.user,
-        envelope="offer",
-        name="offre-prix.pdf.age",
-        size=len(ciphertext),
-    )
-    deposits.chunk_receive(
-        file=file, user=membership.user, offset=0, stream=io.BytesIO(ciphertext), length=len(ciphertext)
-    )
+    ciphertext = builders.encrypt_to(consultation, "offer", SECRET + b" offre")
     if late:
         Consultation.objects.filter(pk=consultation.pk).update(
             deadline=timezone.now() - timezone.timedelta(seconds=1)
         )
-    return deposits.deposit_finalise(deposit=deposit, user=membership.user)
+    return builders.receive(
+        consultation,
+        membership.user,
+        [("offer", "offre-prix.pdf.age", ciphertext)],
+        lots=lots,
+        company=membership.organisation,
+    )
 
 
 @pytest.fixture

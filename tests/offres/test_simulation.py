@@ -4,21 +4,19 @@ it arrived intact. It is listed nowhere, and no real consultation's key can be o
 same way."""
 
 import hashlib
-import io
 
-import pyrage
 import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from config.errors import ApplicationError
 from marches.models import Consultation
-from offres import deposits, simulation
+from offres import simulation
 from offres.models import OpeningKey
 from preuves.models import JournalEntry
 from tests.factories import MembershipFactory
 
-from . import evidence
+from . import builders, evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -26,20 +24,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def company_user():
     return MembershipFactory(company_admin=True).user
-
-
-def deposit(user, consultation, files):
-    company = deposits.company_for(user)
-    opened = deposits.deposit_open(consultation=consultation, company=company, user=user, lots=[])
-    for envelope, name, data in files:
-        file = deposits.file_add(deposit=opened, user=user, envelope=envelope, name=name, size=len(data))
-        deposits.chunk_receive(file=file, user=user, offset=0, stream=io.BytesIO(data), length=len(data))
-    return deposits.deposit_finalise(deposit=opened, user=user)
-
-
-def to_recipient(consultation, envelope: str, clear: bytes) -> bytes:
-    recipient = consultation.opening_keys.get(envelope=envelope).recipient
-    return pyrage.encrypt(clear, [pyrage.x25519.Recipient.from_str(recipient)])
 
 
 def test_the_test_consultation_is_created_once_with_platform_held_keys_and_listed_nowhere(client):
@@ -61,12 +45,12 @@ def test_the_test_consultation_is_created_once_with_platform_held_keys_and_liste
 def test_a_test_deposit_is_decrypted_at_once_and_each_file_reported(company_user):
     consultation = simulation.test_consultation()
     offer = b"offre de test " * 5000
-    received = deposit(
-        company_user,
+    received = builders.receive(
         consultation,
+        company_user,
         [
-            ("offer", "offre.pdf.age", to_recipient(consultation, "offer", offer)),
-            ("application", "dume.xml.age", to_recipient(consultation, "application", b"<dume/>")),
+            ("offer", "offre.pdf.age", builders.encrypt_to(consultation, "offer", offer)),
+            ("application", "dume.xml.age", builders.encrypt_to(consultation, "application", b"<dume/>")),
         ],
     )
     report = {check.name: check for check in simulation.check(received)}
@@ -82,12 +66,12 @@ def test_a_file_for_the_wrong_recipient_or_altered_in_storage_is_reported_unread
     """What the rehearsal is for: a file encrypted to another key (the offer's recipient used
     for the candidature), and a stored byte changed, are both caught."""
     consultation = simulation.test_consultation()
-    received = deposit(
-        company_user,
+    received = builders.receive(
         consultation,
+        company_user,
         [
-            ("application", "mauvaise-cle.age", to_recipient(consultation, "offer", b"candidature")),
-            ("offer", "offre.age", to_recipient(consultation, "offer", b"x" * 100_000)),
+            ("application", "mauvaise-cle.age", builders.encrypt_to(consultation, "offer", b"candidature")),
+            ("offer", "offre.age", builders.encrypt_to(consultation, "offer", b"x" * 100_000)),
         ],
     )
     offer = received.files.get(name="offre.age")
