@@ -149,14 +149,25 @@ def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: in
 
 
 class _Hashing:
-    """A read-only stream that hashes and counts what passes through it, and refuses to read
-    past `limit` bytes."""
+    """A read-only, forward-only stream that hashes and counts what passes through it, and
+    refuses to read past `limit` bytes. Storage backends see a non-seekable file: the local
+    one copies it block by block, the S3 one (boto3) sends it in parts of at most one chunk."""
 
     def __init__(self, stream: BinaryIO, limit: int, first: bytes = b"") -> None:
         self.stream, self.limit = stream, limit
         self.digest = hashlib.sha256()
         self.count = 0
         self.pending = first
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
 
     def read(self, size: int = -1) -> bytes:
         if self.pending:

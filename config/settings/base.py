@@ -320,5 +320,6 @@ PDF_SEAL_CHAIN_FILE = env("PDF_SEAL_CHAIN_FILE", default="")
 CEREMONY_ARGON2 = {"time_cost": 3, "memory_cost": 64 * 1024, "parallelism": 4}
 CEREMONY_PASSPHRASE_MIN_LENGTH = 16
 # Largest chunk of an encrypted file accepted in one request (offres/deposits.py): the browser
-# sends 8 MiB, which is also S3's comfortable part size.
+# sends 4 MiB (offres/bidder_views.py), so that its progress moves every few seconds on a
+# small uplink; each chunk is one object of the storage (one PUT on S3, multipart above 8 MiB).
 DEPOSIT_CHUNK_MAX_BYTES = env.int("DEPOSIT_CHUNK_MAX_BYTES", default=16 * 1024 * 1024)
