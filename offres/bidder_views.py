@@ -15,7 +15,7 @@ from comptes.access import get_in_scope_or_404
 from comptes.models import Organisation
 from marches.models import Consultation
 
-from . import receipts, simulation
+from . import receipts, registers, simulation
 from .models import Deposit
 
 # The browser sends chunks of this size (the server accepts up to DEPOSIT_CHUNK_MAX_BYTES).
@@ -68,13 +68,18 @@ def simulation_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def deposit_list(request: HttpRequest) -> HttpResponse:
-    deposits = (
+    deposits = list(
         Deposit.objects.of_company_member(request.user)
         .select_related("consultation__buyer", "company")
-        .prefetch_related("lots", "files")
+        .prefetch_related("lots")
         .order_by("-started_at")
     )
-    return render(request, "offres/deposit_list.html", {"deposits": deposits})
+    # The fate of each received deposit (retenu, remplacé, hors délai), as the register says.
+    fates = {}
+    for consultation in {d.consultation for d in deposits if d.state == Deposit.State.RECEIVED}:
+        fates.update({row.deposit.pk: row for row in registers.deposit_register(consultation)})
+    rows = [(deposit, fates.get(deposit.pk)) for deposit in deposits]
+    return render(request, "offres/deposit_list.html", {"rows": rows})
 
 
 @login_required

@@ -85,6 +85,7 @@ def test_my_deposits_lists_mine_and_nobody_elses(client, published, received, bi
     page = text(client.get(reverse("offres:deposit_list")))
     assert consultation.reference in page
     assert "Reçu" in page
+    assert "retenu" in page
     assert str(received.public_id) in client.get(reverse("offres:deposit_list")).content.decode()
     assert str(unfinished.public_id) not in client.get(reverse("offres:deposit_list")).content.decode()
     login_as(client, stranger.user)
@@ -133,3 +134,15 @@ def test_no_one_else_sees_a_deposit_not_even_the_buyer(client, published, receiv
             assert client.get(f"/api/v1/depots/{received.public_id}{suffix}").status_code == 404
     denied = JournalEntry.objects.filter(action="access.denied", payload__model="offres.deposit")
     assert {entry.actor_id for entry in denied} == {stranger.pk, agent.pk}
+
+
+def test_my_deposits_say_which_one_will_be_opened(client, published, received, bidder_membership):
+    consultation, _ = published
+    ciphertext = builders.encrypt_to(consultation, "offer", b"offre corrigee")
+    later = builders.receive(
+        consultation, bidder_membership.user, [("offer", "offre-v2.pdf.age", ciphertext)]
+    )
+    login_as(client, bidder_membership.user)
+    response = client.get(reverse("offres:deposit_list"))
+    fates = {deposit.pk: fate.status for deposit, fate in response.context["rows"]}
+    assert fates == {received.pk: "remplacé par un pli ultérieur", later.pk: "retenu"}
