@@ -288,3 +288,31 @@ def test_a_company_simulates_a_deposit_and_learns_every_file_arrived_intact(page
     deposit = Deposit.objects.get()
     assert deposit.consultation.is_test
     assert JournalEntry.objects.filter(action="deposit.test_checked", target_id=str(deposit.pk)).exists()
+
+
+def test_the_page_refuses_what_it_must_not_send(page, tender, company_user, tmp_path):
+    """Above the consultation's limit, nothing is opened on the server; and if the server
+    announced recipients other than those printed on the page (keys swapped behind the
+    page's back), the page sends nothing at all."""
+    import pyrage
+
+    from marches.models import Consultation
+    from offres.models import DepositFile, OpeningKey
+
+    consultation, _ = tender
+    Consultation.objects.filter(pk=consultation.pk).update(max_deposit_bytes=4000)
+    _open_deposit_page(page, consultation, company_user)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": os.urandom(5000)}})
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    expect(page.locator("#depot-error")).to_contain_text("la consultation accepte 3,9 Ko au plus")
+    assert not Deposit.objects.exists()
+
+    Consultation.objects.filter(pk=consultation.pk).update(max_deposit_bytes=10**8)
+    page.reload()
+    _choose(page, tmp_path, {"offer": {"offre.pdf": MARKER}})
+    swapped = str(pyrage.x25519.Identity.generate().to_public())
+    OpeningKey.objects.filter(consultation=consultation, envelope="offer").update(recipient=swapped)
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    expect(page.locator("#depot-error")).to_contain_text("diffère de celui publié sur la page")
+    assert not DepositFile.objects.exists()
+    check_page(page, "deposit_refused")

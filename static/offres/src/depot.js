@@ -48,6 +48,24 @@ function parisTime(date) {
   return date.toLocaleString("fr-FR", { timeZone: "Europe/Paris", dateStyle: "full", timeStyle: "medium" });
 }
 
+// What a failed deposit says: the server's own French message, or what went wrong here.
+function explain(error) {
+  if (error instanceof DepotError) return error.message;
+  if (error instanceof TypeError) {
+    return (
+      "Le pli n'a pas pu être envoyé : le serveur est injoignable. Vérifiez votre connexion, puis renvoyez " +
+      "le pli (rien de ce qui a été commencé ne compte tant que le pli n'est pas validé)."
+    );
+  }
+  if (error?.name === "NotReadableError" || error?.name === "NotFoundError") {
+    return (
+      "Un des fichiers choisis ne peut plus être lu (déplacé, renommé ou modifié pendant l'envoi) : " +
+      "choisissez-le à nouveau, puis renvoyez le pli."
+    );
+  }
+  return `Le pli n'a pas pu être envoyé : ${error.message}`;
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class Depot {
@@ -166,8 +184,8 @@ class Depot {
         const delay = RETRY_DELAYS_MS[Math.min(tries, RETRY_DELAYS_MS.length - 1)];
         this.interrupted = true;
         this.status(
-          `Connexion interrompue (${what}) : nouvelle tentative dans ${Math.ceil(delay / 1000)} s. ` +
-            "Ne fermez pas cette page : l'envoi reprendra là où il s'est arrêté.",
+          `Connexion interrompue ou serveur indisponible (${what}) : nouvelle tentative dans ` +
+            `${Math.ceil(delay / 1000)} s. Ne fermez pas cette page : l'envoi reprendra là où il s'est arrêté.`,
         );
         await sleep(delay);
         if (!navigator.onLine) {
@@ -207,24 +225,14 @@ class Depot {
       this.sending = false;
       this.form.querySelector("#depot-send").disabled = false;
       this.status("");
-      this.showError(
-        error instanceof DepotError ? error.message : `Le pli n'a pas pu être envoyé : ${error.message}`,
-      );
+      this.progress.hidden = true;
+      this.showError(explain(error));
     }
   }
 
   async open({ envelopes, lots, company }) {
-    this.status("Ouverture du pli…");
-    const deposit = await this.call("POST", this.api, { consultation: Number(this.form.dataset.consultation), company, lots });
-    for (const { envelope, recipient } of envelopes) {
-      if (deposit.recipients[envelope] !== recipient) {
-        throw new DepotError(
-          "Le destinataire de chiffrement annoncé par le serveur diffère de celui publié sur la page : " +
-            "rien n'a été envoyé. Signalez-le à l'acheteur.",
-        );
-      }
-    }
-    // Encrypt lazily (the streams are read as they are sent) but know every size now.
+    // Encrypt lazily (the streams are read as they are sent) but know every size first: a
+    // deposit above the limit is refused before anything is opened on the server.
     this.files = [];
     const list = document.getElementById("depot-files");
     list.replaceChildren();
@@ -254,8 +262,19 @@ class Depot {
     this.total = this.files.reduce((sum, f) => sum + f.size, 0);
     if (this.total > this.maxBytes) {
       throw new DepotError(
-        `Le pli chiffré ferait ${humanSize(this.total)} : la consultation accepte ${humanSize(this.maxBytes)} au plus.`,
+        `Le pli chiffré ferait ${humanSize(this.total)} : la consultation accepte ${humanSize(this.maxBytes)} au ` +
+          "plus. Rien n'a été envoyé.",
       );
+    }
+    this.status("Ouverture du pli…");
+    const deposit = await this.call("POST", this.api, { consultation: Number(this.form.dataset.consultation), company, lots });
+    for (const { envelope, recipient } of envelopes) {
+      if (deposit.recipients[envelope] !== recipient) {
+        throw new DepotError(
+          "Le destinataire de chiffrement annoncé par le serveur diffère de celui publié sur la page : " +
+            "rien n'a été envoyé. Signalez-le à l'acheteur.",
+        );
+      }
     }
     const base = `${this.api}${deposit.id}`;
     for (const entry of this.files) {
