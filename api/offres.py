@@ -201,6 +201,10 @@ class DepositFileContentView(APIView):
         updated = deposits.chunk_receive(
             file=file, user=request.user, offset=int(raw_offset), stream=request.stream, length=length
         )
+        if request.auth is None:
+            # A browser upload in progress keeps its session alive: a large deposit on a slow
+            # line must not be cut by the session's expiry halfway through.
+            request._request.session.modified = True
         return Response(DepositFileSerializer(updated).data)
 
 

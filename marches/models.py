@@ -133,7 +133,7 @@ class ConsultationQuerySet(models.QuerySet):
     def managed_by(self, user) -> ConsultationQuerySet:
         """Consultations a buyer's admin or agent may edit: those of their organisations."""
         # A subquery rather than a join: no DISTINCT, so the paginator's count stays cheap.
-        return self.filter(buyer__in=Organisation.objects.staffed_by(user).values("pk"))
+        return self.filter(buyer__in=Organisation.objects.staffed_by(user).values("pk"), is_test=False)
 
     def due_for_closing(self, now=None) -> ConsultationQuerySet:
         return self.filter(state=Consultation.State.PUBLISHED, deadline__lte=now or timezone.now())

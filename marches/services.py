@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from comptes.models import Membership, Organisation, User
@@ -768,20 +768,40 @@ TEST_CONSULTATION_REFERENCE = "TEST-DEPOT"
 TEST_SYSTEM_EMAIL = "consultation-de-test@plateforme.invalid"
 
 
-@transaction.atomic
-def test_consultation_get_or_create() -> tuple[Consultation, bool]:
+def test_consultation_get_or_create() -> Consultation:
     """The permanent test consultation where any company rehearses a deposit (« simuler un
     dépôt »), created on first use: its buyer is the platform itself (settings
     TEST_CONSULTATION_SIRET, fourteen zeros by default: visibly no real body), created by a
-    system account that cannot log in. It is never listed, never closes, never opens."""
+    system account that cannot log in. It is never listed, never closes, is never opened by
+    a commission and never awarded; no buyer's staff manage it (managed_by excludes it).
+    Two first uses at once: one creates it, the other finds it."""
     existing = Consultation.objects.filter(is_test=True).first()
     if existing is not None:
-        return existing, False
-    buyer, _ = Organisation.objects.get_or_create(
-        kind=Organisation.Kind.BUYER,
-        siret=settings.TEST_CONSULTATION_SIRET,
-        defaults={"name": f"{settings.PLATFORM_NAME} — consultation de test", "country": "FR"},
-    )
+        return existing
+    try:
+        return _test_consultation_create()
+    except IntegrityError:
+        return Consultation.objects.get(is_test=True)
+
+
+@transaction.atomic
+def _test_consultation_create() -> Consultation:
+    buyer = Organisation.objects.filter(siret=settings.TEST_CONSULTATION_SIRET).first()
+    if buyer is None:
+        buyer = Organisation.objects.create(
+            kind=Organisation.Kind.BUYER,
+            siret=settings.TEST_CONSULTATION_SIRET,
+            name=f"{settings.PLATFORM_NAME} — consultation de test",
+            country="FR",
+        )
+    elif buyer.kind != Organisation.Kind.BUYER:
+        raise ApplicationError(
+            f"Le SIRET de la consultation de test ({settings.TEST_CONSULTATION_SIRET}, réglage "
+            "TEST_CONSULTATION_SIRET) est celui d'une entreprise inscrite : choisissez celui de "
+            "l'exploitant.",
+            code="test_consultation",
+            status=409,
+        )
     system, created = User.objects.get_or_create(
         email=TEST_SYSTEM_EMAIL,
         defaults={"first_name": "Consultation", "last_name": "de test", "is_active": False},
@@ -822,4 +842,4 @@ def test_consultation_get_or_create() -> tuple[Consultation, bool]:
         target=consultation,
         payload={"reference": consultation.reference},
     )
-    return consultation, True
+    return consultation

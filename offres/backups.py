@@ -133,11 +133,18 @@ def backup_copy_register(
         actor=user,
         organisation=consultation.buyer,
         target=copy,
+        # The facts themselves, in the hash-chained journal: a row edited later would no
+        # longer match what was registered.
         payload={
             "consultation": consultation.pk,
+            "company_name": copy.company_name,
+            "company_identifier": copy.company_identifier,
+            "company": copy.company_id,
+            "arrived_at": copy.arrived_at.isoformat(),
             "late": copy.late,
             "medium": copy.medium,
-            "has_sha256": bool(copy.sha256),
+            "medium_detail": copy.medium_detail,
+            "sha256": copy.sha256,
         },
     )
     return copy

@@ -16,7 +16,7 @@ from comptes.models import Organisation
 from marches.models import Consultation
 
 from . import receipts, registers, simulation
-from .models import Deposit
+from .models import Deposit, Envelope
 
 # The browser sends chunks of this size (the server accepts up to DEPOSIT_CHUNK_MAX_BYTES).
 BROWSER_CHUNK_BYTES = 4 * 1024 * 1024
@@ -30,19 +30,21 @@ def _companies(user) -> list[Organisation]:
     )
 
 
-def _deposit_page(request: HttpRequest, consultation: Consultation, *, simulation: bool) -> HttpResponse:
+def _deposit_page(request: HttpRequest, consultation: Consultation) -> HttpResponse:
     keys = {key.envelope: key for key in consultation.opening_keys.all()}
     companies = _companies(request.user)
     now = timezone.now()
     context = {
         "consultation": consultation,
-        "simulation": simulation,
+        "simulation": consultation.is_test,
         "companies": companies,
         "lots": list(consultation.lots.order_by("number")),
         "application_key": keys.get("application"),
         "offer_key": keys.get("offer"),
+        # Real consultations: keys held by the commission's quorum; the test one: the platform's.
         "accepting": consultation.current_state in (Consultation.State.PUBLISHED, Consultation.State.CLOSED)
-        and len(keys) == 2,
+        and len(keys) == len(Envelope.values)
+        and all(key.platform_held == consultation.is_test for key in keys.values()),
         "late": consultation.deadline <= now,
         "now": now,
         "chunk_bytes": min(BROWSER_CHUNK_BYTES, settings.DEPOSIT_CHUNK_MAX_BYTES),
@@ -55,14 +57,14 @@ def _deposit_page(request: HttpRequest, consultation: Consultation, *, simulatio
 @require_GET
 def deposit_new(request: HttpRequest, pk: int) -> HttpResponse:
     consultation = get_in_scope_or_404(request, Consultation.objects.public().select_related("buyer"), pk=pk)
-    return _deposit_page(request, consultation, simulation=False)
+    return _deposit_page(request, consultation)
 
 
 @login_required
 @require_GET
 def simulation_page(request: HttpRequest) -> HttpResponse:
     """« Simuler un dépôt »: the same page, on the platform's test consultation."""
-    return _deposit_page(request, simulation.test_consultation(), simulation=True)
+    return _deposit_page(request, simulation.test_consultation())
 
 
 @login_required
@@ -74,10 +76,15 @@ def deposit_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related("lots")
         .order_by("-started_at")
     )
-    # The fate of each received deposit (retenu, remplacé, hors délai), as the register says.
+    # The fate of each received deposit (retenu, remplacé, hors délai), as the register says,
+    # from this user's companies' deposits only.
+    companies = _companies(request.user)
     fates = {}
     for consultation in {d.consultation for d in deposits if d.state == Deposit.State.RECEIVED}:
-        fates.update({row.deposit.pk: row for row in registers.deposit_register(consultation)})
+        if consultation.is_test:
+            continue
+        rows = registers.deposit_register(consultation, companies=companies)
+        fates.update({row.deposit.pk: row.status for row in rows})
     rows = [(deposit, fates.get(deposit.pk)) for deposit in deposits]
     return render(request, "offres/deposit_list.html", {"rows": rows})
 
@@ -97,5 +104,5 @@ def deposit_detail(request: HttpRequest, public_id) -> HttpResponse:
         context["fields"] = receipts.legal_fields(deposit)
         context["api"] = f"/api/v1/depots/{deposit.public_id}"
         if deposit.consultation.is_test:
-            context["checks"] = simulation.check(deposit)
+            context["checks"] = deposit.test_report  # None while the check runs
     return render(request, "offres/deposit_detail.html", context)

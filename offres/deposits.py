@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
@@ -82,6 +83,16 @@ def deposit_open(
     _company_of(user, company)
     if consultation.current_state not in (Consultation.State.PUBLISHED, Consultation.State.CLOSED):
         raise ApplicationError("Cette consultation ne reçoit pas de plis.", code="not_open", status=409)
+    # Bidders encrypt to a key held by the commission's quorum; only the test consultation's
+    # keys are the platform's (offres/simulation.py). Anything else receives nothing.
+    held = list(consultation.opening_keys.values_list("platform_held", flat=True))
+    if len(held) != len(Envelope.values) or any(h != consultation.is_test for h in held):
+        raise ApplicationError(
+            "Cette consultation n'a pas de clés d'ouverture valides : elle ne reçoit pas de plis. "
+            "Signalez-le à l'acheteur.",
+            code="no_keys",
+            status=409,
+        )
     own_lots = set(consultation.lots.values_list("pk", flat=True))
     if own_lots and not lots:
         raise ApplicationError("Choisissez au moins un lot.", code="validation")
@@ -170,11 +181,23 @@ class _Hashing:
         self.closed = True
 
     def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes, fewer only at the end of the chunk, as a file gives them (a
+        socket returns short reads; boto3 would take one for the end of the stream)."""
+        want = COPY_BYTES if size is None or size < 0 else size
+        parts, got = [], 0
         if self.pending:
-            data, self.pending = self.pending, b""
-        else:
-            want = COPY_BYTES if size is None or size < 0 else size
-            data = self.stream.read(min(want, self.limit - self.count + 1))
+            parts.append(self.pending[:want])
+            self.pending = self.pending[want:]
+            got = len(parts[0])
+        # One byte past the announced length is enough to know a client sent too much.
+        allowed = self.limit - self.count + 1
+        while got < want and got < allowed:
+            block = self.stream.read(min(want, allowed) - got)
+            if not block:
+                break
+            parts.append(block)
+            got += len(block)
+        data = b"".join(parts)
         self.count += len(data)
         if self.count > self.limit:
             raise ApplicationError(
@@ -184,14 +207,23 @@ class _Hashing:
         return data
 
 
-def _durable(name: str) -> None:
+def _durable(name: str, *, new_folders: bool = False) -> None:
     """A chunk is acknowledged only once it is on disk: flush the file and its folder entry
-    (local storage). Object storage has it durably once the PUT is answered."""
+    (local storage), and for a file's first chunk the folders created for it up to the
+    storage's root. Object storage has it durably once the PUT is answered."""
     try:
-        path = default_storage.path(name)
+        path = Path(default_storage.path(name))
+        root = Path(default_storage.path(""))
     except NotImplementedError:
         return
-    for target, flags in ((path, os.O_RDONLY), (os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)):
+    targets = [(path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)]
+    if new_folders:
+        targets += [
+            (folder, os.O_RDONLY | os.O_DIRECTORY)
+            for folder in path.parent.parents
+            if folder.is_relative_to(root)
+        ]
+    for target, flags in targets:
         descriptor = os.open(target, flags)
         try:
             os.fsync(descriptor)
@@ -260,7 +292,7 @@ def chunk_receive(
                 code="incomplete_chunk",
                 details={"expected_offset": offset},
             )
-        _durable(name)
+        _durable(name, new_folders=offset == 0)
         DepositChunk.objects.create(
             file=file, offset=offset, size=length, sha256=reader.digest.hexdigest(), storage_name=name,
             received_at=timezone.now(),
@@ -407,6 +439,12 @@ def _after_reception(deposit_pk: int) -> None:
     appending transaction, see preuves.log.checkpoint), then the e-mail, in a task."""
     from . import tasks
 
-    deposit = Deposit.objects.only("log_index").get(pk=deposit_pk)
+    deposit = (
+        Deposit.objects.select_related("consultation")
+        .only("log_index", "consultation__is_test")
+        .get(pk=deposit_pk)
+    )
     preuves_log.checkpoint(covering=deposit.log_index + 1)
+    if deposit.consultation.is_test:
+        tasks.test_deposit_check.delay(deposit_pk)
     tasks.receipt_send.delay(deposit_pk)

@@ -110,6 +110,9 @@ class Deposit(models.Model):
         "preuves.TimestampToken", on_delete=models.PROTECT, null=True, blank=True, related_name="deposit"
     )
     log_index = models.PositiveBigIntegerField("rang dans le journal de transparence", null=True, blank=True)
+    # Only on the test consultation: what the platform found when it decrypted the deposit
+    # at once (offres/simulation.py), per file; computed once, after reception.
+    test_report = models.JSONField("contrôle du pli de test", null=True, blank=True)
 
     objects = DepositQuerySet.as_manager()
 

@@ -15,6 +15,10 @@ from preuves import log as preuves_log
 from preuves import pdf, verifier
 
 ENVELOPES = {"application": "candidature", "offer": "offre"}
+TEST_MENTION = (
+    "DÉPÔT DE TEST sur la consultation de test de la plateforme : déchiffré par la plateforme dès "
+    "réception pour contrôle, sans valeur d'offre"
+)
 
 
 def bundle(deposit) -> dict:
@@ -36,6 +40,7 @@ def legal_fields(deposit) -> list[tuple[str, str]]:
             if deposit.late
             else "dans le délai",
         ),
+        *([("Dépôt de test", TEST_MENTION)] if deposit.consultation.is_test else []),
     ]
 
 
@@ -59,6 +64,9 @@ def receipt_pdf(deposit) -> bytes:
                 (
                     "Fichiers chiffrés (age) tels que reçus ; leur contenu n'est lisible qu'à l'ouverture "
                     "des plis."
+                    if not deposit.consultation.is_test
+                    else "Fichiers chiffrés (age) tels que reçus, pour la consultation de test : la "
+                    "plateforme, qui en détient la clé, les a déchiffrés pour contrôle."
                 )
             ],
             table=[
@@ -92,7 +100,9 @@ def receipt_pdf(deposit) -> bytes:
         ),
     ]
     document = pdf.render(
-        title="Accusé de réception d'un pli" + (" — HORS DÉLAI" if deposit.late else ""),
+        title="Accusé de réception d'un pli"
+        + (" — HORS DÉLAI" if deposit.late else "")
+        + (" — DÉPÔT DE TEST" if deposit.consultation.is_test else ""),
         subject=f"{manifest['consultation']['reference']} — {manifest['consultation']['title']}",
         sections=sections,
         reference=f"pli {deposit.public_id}",
@@ -109,10 +119,17 @@ def send_receipt(deposit) -> None:
         for f in deposit.manifest["files"]
     )
     base = f"{settings.SITE_URL}/api/v1/depots/{deposit.public_id}"
+    test = deposit.consultation.is_test
+    opening = (
+        "Votre dépôt de test a été reçu (la plateforme le déchiffre pour contrôle)."
+        if test
+        else "Votre pli a été reçu."
+    )
+    subject = "Dépôt de test reçu" if test else "Accusé de réception de votre pli"
     message = EmailMessage(
-        subject=f"Accusé de réception de votre pli — {deposit.manifest['consultation']['reference']}",
+        subject=f"{subject} — {deposit.manifest['consultation']['reference']}",
         body=(
-            "Votre pli a été reçu.\n\n"
+            f"{opening}\n\n"
             f"{fields}\n- Documents :\n{files}\n\n"
             f"Empreinte du bordereau : {deposit.digest}\n"
             f"Accusé de réception scellé (PDF) : {base}/accuse.pdf\n"

@@ -37,12 +37,14 @@ class Row:
         return not self.deposit.late and not self.kept_for
 
 
-def deposit_register(consultation) -> list[Row]:
+def deposit_register(consultation, companies=None) -> list[Row]:
+    """Every received deposit of the consultation, or only those of `companies` (a deposit's
+    fate depends on its own company's deposits alone)."""
+    received = consultation.deposits.filter(state=Deposit.State.RECEIVED)
+    if companies is not None:
+        received = received.filter(company__in=companies)
     deposits = list(
-        consultation.deposits.filter(state=Deposit.State.RECEIVED)
-        .select_related("company")
-        .prefetch_related("lots", "files")
-        .order_by("received_at", "pk")
+        received.select_related("company").prefetch_related("lots", "files").order_by("received_at", "pk")
     )
     last_in_time: dict[tuple[int, int], int] = {}
     for deposit in deposits:

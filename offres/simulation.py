@@ -13,8 +13,8 @@ what is deposited here, so only test files belong here.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
-from dataclasses import dataclass
 
 import pyrage
 from cryptography.exceptions import InvalidTag
@@ -35,6 +35,7 @@ from .models import Deposit, DepositFile, Envelope, OpeningKey
 from .opening_keys import NONCE_BYTES, context
 
 READ_BYTES = 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 def _platform_key() -> bytes:
@@ -43,35 +44,62 @@ def _platform_key() -> bytes:
     ).derive(settings.SECRET_KEY.encode())
 
 
-@transaction.atomic
 def test_consultation() -> Consultation:
-    """The test consultation with its platform-held keys, created on first use."""
-    consultation, _ = marches_services.test_consultation_get_or_create()
-    consultation = Consultation.objects.select_for_update().get(pk=consultation.pk)
-    missing = set(Envelope.values) - set(consultation.opening_keys.values_list("envelope", flat=True))
-    for envelope in sorted(missing):
-        identity = pyrage.x25519.Identity.generate()
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = nonce + ChaCha20Poly1305(_platform_key()).encrypt(
-            nonce, str(identity).encode(), context(consultation.pk, envelope)
-        )
-        key = OpeningKey.objects.create(
-            consultation=consultation,
-            envelope=envelope,
-            recipient=str(identity.to_public()),
-            sealed_identity=sealed,
-            threshold=0,
-            share_count=0,
-            platform_held=True,
-            created_at=timezone.now(),
-        )
-        journal.record(
-            "opening_keys.test_created",
-            organisation=consultation.buyer,
-            target=consultation,
-            payload={"envelope": envelope, "recipient": key.recipient},
-        )
+    """The test consultation with its platform-held keys, created on first use. Keys that
+    no longer open (the platform's SECRET_KEY changed) are replaced: only test deposits
+    made before the change become unreadable."""
+    consultation = marches_services.test_consultation_get_or_create()
+    keys = list(consultation.opening_keys.all())
+    if len(keys) == len(Envelope.values) and all(_opens(key) for key in keys):
+        return consultation
+    with transaction.atomic():
+        consultation = Consultation.objects.select_for_update().get(pk=consultation.pk)
+        for key in consultation.opening_keys.all():
+            if not _opens(key):
+                journal.record(
+                    "opening_keys.test_replaced",
+                    organisation=consultation.buyer,
+                    target=consultation,
+                    payload={"envelope": key.envelope, "recipient": key.recipient},
+                )
+                key.delete()
+        present = set(consultation.opening_keys.values_list("envelope", flat=True))
+        for envelope in sorted(set(Envelope.values) - present):
+            _create_key(consultation, envelope)
     return consultation
+
+
+def _create_key(consultation: Consultation, envelope: str) -> OpeningKey:
+    identity = pyrage.x25519.Identity.generate()
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = nonce + ChaCha20Poly1305(_platform_key()).encrypt(
+        nonce, str(identity).encode(), context(consultation.pk, envelope)
+    )
+    key = OpeningKey.objects.create(
+        consultation=consultation,
+        envelope=envelope,
+        recipient=str(identity.to_public()),
+        sealed_identity=sealed,
+        threshold=0,
+        share_count=0,
+        platform_held=True,
+        created_at=timezone.now(),
+    )
+    journal.record(
+        "opening_keys.test_created",
+        organisation=consultation.buyer,
+        target=consultation,
+        payload={"envelope": envelope, "recipient": key.recipient},
+    )
+    return key
+
+
+def _opens(key: OpeningKey) -> bool:
+    try:
+        _identity(key)
+    except ApplicationError:
+        return False
+    return True
 
 
 def _identity(key: OpeningKey) -> pyrage.x25519.Identity:
@@ -88,9 +116,10 @@ def _identity(key: OpeningKey) -> pyrage.x25519.Identity:
         )
     except InvalidTag:
         raise ApplicationError(
-            "La clé de la consultation de test ne s'ouvre plus (la clé secrète de la plateforme a changé).",
+            "La clé de la consultation de test ne s'ouvre plus (la clé secrète de la plateforme a changé) : "
+            "les plis de test déposés avant ce changement ne peuvent plus être contrôlés.",
             code="test_key",
-            status=500,
+            status=409,
         ) from None
     return pyrage.x25519.Identity.from_str(clear.decode())
 
@@ -142,41 +171,50 @@ class _Digest:
         pass
 
 
-@dataclass(frozen=True)
-class FileCheck:
-    envelope: str
-    name: str
-    intact: bool
-    size: int | None = None
-    sha256: str = ""
-    error: str = ""
-
-    @property
-    def envelope_label(self) -> str:
-        return Envelope(self.envelope).label
+UNREADABLE = (
+    "illisible : ce fichier ne s'ouvre pas avec la clé de son enveloppe (chiffré pour un autre "
+    "destinataire, ou altéré)"
+)
 
 
-def check(deposit: Deposit) -> list[FileCheck]:
-    """Decrypt every file of a received test deposit, streaming, and report for each one
+def check(deposit: Deposit) -> list[dict]:
+    """Decrypt every file of a received test deposit, streaming, and keep for each one
     whether it opened whole (age authenticates every 64 KiB of payload: a single changed
-    byte fails) with the size and SHA-256 of the clear bytes, which are kept nowhere."""
+    byte fails) with the size and SHA-256 of the clear bytes, which are kept nowhere. Runs
+    once, after reception (offres.tasks.test_deposit_check); the report is stored."""
+    deposit = Deposit.objects.select_related("consultation", "company", "created_by").get(pk=deposit.pk)
+    if not deposit.consultation.is_test or deposit.state != Deposit.State.RECEIVED:
+        raise ApplicationError(
+            "Seuls les plis de la consultation de test sont déchiffrés par la plateforme.",
+            code="not_test",
+            status=403,
+        )
     keys = {key.envelope: key for key in deposit.consultation.opening_keys.select_related("consultation")}
-    results = []
+    report = []
     for file in deposit.files.order_by("envelope", "name"):
+        entry = {"file": file.pk, "envelope": file.envelope, "name": file.name, "intact": False}
         sink, source = _Digest(), _Chunks(file)
         try:
             pyrage.decrypt_io(source, sink, [_identity(keys[file.envelope])])
-        except (pyrage.DecryptError, OSError) as exc:
-            results.append(FileCheck(file.envelope, file.name, False, error=f"illisible ({exc})"))
-            continue
+        except (pyrage.DecryptError, OSError):
+            logger.info(
+                "test deposit %s: file %s does not decrypt", deposit.public_id, file.pk, exc_info=True
+            )
+            entry["error"] = UNREADABLE
+        except ApplicationError as exc:
+            entry["error"] = exc.message
+        else:
+            entry.update(intact=True, size=sink.size, sha256=sink.hash.hexdigest())
         finally:
             source.close()
-        results.append(FileCheck(file.envelope, file.name, True, sink.size, sink.hash.hexdigest()))
+        report.append(entry)
     with transaction.atomic():
+        Deposit.objects.filter(pk=deposit.pk).update(test_report=report)
         journal.record(
             "deposit.test_checked",
+            actor=deposit.created_by,
             organisation=deposit.company,
             target=deposit,
-            payload={"files": len(results), "intact": sum(r.intact for r in results)},
+            payload={"files": len(report), "intact": sum(e["intact"] for e in report)},
         )
-    return results
+    return report

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import receipts
+from . import receipts, simulation
 from .models import Deposit
 
 
@@ -11,3 +11,9 @@ def receipt_send(deposit_pk: int) -> None:
         pk=deposit_pk
     )
     receipts.send_receipt(deposit)
+
+
+@shared_task(name="offres.tasks.test_deposit_check")
+def test_deposit_check(deposit_pk: int) -> None:
+    """Decrypt a deposit of the test consultation once, and store what was found."""
+    simulation.check(Deposit.objects.get(pk=deposit_pk))

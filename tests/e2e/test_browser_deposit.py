@@ -161,6 +161,7 @@ def test_an_upload_cut_in_the_middle_resumes_to_the_same_digest(page, tender, co
     _wait_until_received(page, 20 * 1000 * 1000)
     page.context.set_offline(True)
     expect(page.locator("#depot-status")).to_contain_text("Connexion interrompue", timeout=30_000)
+    expect(page.locator("#depot-deadline-warning")).to_be_hidden()  # three weeks to go: no warning
     screenshot(page, "deposit_interrupted")
     held = _received()
     page.wait_for_timeout(3000)
@@ -304,7 +305,7 @@ def test_the_page_refuses_what_it_must_not_send(page, tender, company_user, tmp_
     _open_deposit_page(page, consultation, company_user)
     _choose(page, tmp_path, {"offer": {"offre.pdf": os.urandom(5000)}})
     page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
-    expect(page.locator("#depot-error")).to_contain_text("la consultation accepte 3,9 Ko au plus")
+    expect(page.locator("#depot-error")).to_contain_text("la consultation accepte 3,9 ko au plus")
     assert not Deposit.objects.exists()
 
     Consultation.objects.filter(pk=consultation.pk).update(max_deposit_bytes=10**8)
@@ -316,3 +317,51 @@ def test_the_page_refuses_what_it_must_not_send(page, tender, company_user, tmp_
     expect(page.locator("#depot-error")).to_contain_text("diffère de celui publié sur la page")
     assert not DepositFile.objects.exists()
     check_page(page, "deposit_refused")
+
+
+def test_a_server_error_is_retried_and_a_refusal_is_not(page, tender, company_user, tmp_path):
+    """The page's two answers to a failed chunk: a 500 (the server stumbled) is retried and
+    the upload resumes; a refusal (here a 415 « not age ») is shown as the server wrote it,
+    and nothing is sent again."""
+    import json
+
+    consultation, members = tender
+    clear = plaintext(9 * 1024 * 1024)
+    _open_deposit_page(page, consultation, company_user)
+    seen: list[int] = []
+
+    def stumble_once(route):
+        seen.append(route.request.method)
+        if len(seen) == 2:  # the second chunk
+            route.fulfill(status=500, body="Internal Server Error", content_type="text/plain")
+        else:
+            route.continue_()
+
+    page.route("**/contenu?offset=*", stumble_once)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": clear}})
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+    _assert_resumed_whole(members, clear, ["PUT"] * len(seen))
+    assert len(seen) == 4  # three chunks, the second one twice
+
+    page.unroute("**/contenu?offset=*")
+    refusal = {
+        "error": {
+            "code": "not_age",
+            "message": "« offre.pdf.age » refusé : en-tête age illisible.",
+            "details": {},
+        }
+    }
+    refused: list[str] = []
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.fulfill(status=415, body=json.dumps(refusal), content_type="application/json")
+
+    page.goto(f"/plis/consultation/{consultation.pk}/deposer/")
+    page.route("**/contenu?offset=*", refuse)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": b"%PDF court"}})
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    expect(page.locator("#depot-error")).to_contain_text("« offre.pdf.age » refusé : en-tête age illisible.")
+    page.wait_for_timeout(1500)
+    assert len(refused) == 1

@@ -91,9 +91,14 @@ def test_a_copy_in_time_is_registered_and_journaled(published, buyer_agent):
     assert entry.organisation_id == consultation.buyer_id
     assert entry.payload == {
         "consultation": consultation.pk,
+        "company_name": copy.company_name,
+        "company_identifier": copy.company_identifier,
+        "company": None,
+        "arrived_at": copy.arrived_at.isoformat(),
         "late": False,
         "medium": "optical",
-        "has_sha256": True,
+        "medium_detail": "",
+        "sha256": DIGEST,
     }
 
 

@@ -84,13 +84,13 @@ def test_my_deposits_lists_mine_and_nobody_elses(client, published, received, bi
     login_as(client, bidder_membership.user)
     page = text(client.get(reverse("offres:deposit_list")))
     assert consultation.reference in page
-    assert "Reçu" in page
+    assert '<p class="fr-badge fr-badge--success fr-badge--sm">Reçu</p>' in page
     assert "retenu" in page
     assert str(received.public_id) in client.get(reverse("offres:deposit_list")).content.decode()
     assert str(unfinished.public_id) not in client.get(reverse("offres:deposit_list")).content.decode()
     login_as(client, stranger.user)
     page = text(client.get(reverse("offres:deposit_list")))
-    assert "Envoi non terminé" in page
+    assert '<p class="fr-badge fr-badge--warning fr-badge--sm">Envoi non terminé</p>' in page
     assert str(received.public_id) not in client.get(reverse("offres:deposit_list")).content.decode()
 
 
@@ -144,5 +144,17 @@ def test_my_deposits_say_which_one_will_be_opened(client, published, received, b
     )
     login_as(client, bidder_membership.user)
     response = client.get(reverse("offres:deposit_list"))
-    fates = {deposit.pk: fate.status for deposit, fate in response.context["rows"]}
+    fates = {deposit.pk: fate for deposit, fate in response.context["rows"]}
     assert fates == {received.pk: "remplacé par un pli ultérieur", later.pk: "retenu"}
+
+
+def test_my_deposits_query_count(
+    client, published, received, bidder_membership, django_assert_max_num_queries
+):
+    consultation, _ = published
+    for n in range(3):
+        ciphertext = builders.encrypt_to(consultation, "offer", b"offre %d" % n)
+        builders.receive(consultation, bidder_membership.user, [("offer", f"offre-{n}.pdf.age", ciphertext)])
+    login_as(client, bidder_membership.user)
+    with django_assert_max_num_queries(16):
+        assert client.get(reverse("offres:deposit_list")).status_code == 200

@@ -8,6 +8,8 @@ import shutil
 import urllib.error
 import urllib.request
 
+import pytest
+
 from comptes.services import api_token_create
 from offres.models import DepositChunk, DepositFile
 from tests.factories import MembershipFactory
@@ -264,3 +266,58 @@ def test_a_failure_during_finalisation_leaves_no_acknowledged_deposit(
     assert status == 200, receipt
     assert receipt["files"][0]["sha256"] == hashlib.sha256(ciphertext).hexdigest()
     assert len(registers.deposit_register(deposit.consultation)) == 1
+
+
+def test_a_chunk_is_on_disk_before_it_is_acknowledged(published, tmp_path, monkeypatch):
+    """Each chunk's file, its folder and, for a first chunk, the folders made for it are
+    flushed (fsync) before the chunk's row is written; a flush that fails acknowledges
+    nothing and leaves nothing."""
+    import io
+    import os
+
+    from offres import deposits
+    from offres.models import DepositChunk
+    from tests.factories import MembershipFactory
+
+    from . import builders
+
+    consultation, _ = published
+    user = MembershipFactory(company_admin=True).user
+    opened = deposits.deposit_open(
+        consultation=consultation, company=deposits.company_for(user), user=user, lots=[]
+    )
+    ciphertext = builders.encrypt_to(consultation, "offer", os.urandom(2 * CHUNK))
+    file = deposits.file_add(deposit=opened, user=user, envelope="offer", name="o.age", size=len(ciphertext))
+    flushed: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        flushed.append((os.readlink(f"/proc/self/fd/{descriptor}"), DepositChunk.objects.count()))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(deposits.os, "fsync", recording_fsync)
+    deposits.chunk_receive(
+        file=file, user=user, offset=0, stream=io.BytesIO(ciphertext[:CHUNK]), length=CHUNK
+    )
+    media = tmp_path / "media"
+    chunk_path = media / DepositChunk.objects.get().storage_name
+    assert [path for path, _ in flushed] == [
+        str(chunk_path),
+        str(chunk_path.parent),
+        str(chunk_path.parent.parent),
+        str(media / "plis"),
+        str(media),
+    ]
+    assert {rows for _, rows in flushed} == {0}  # all before the chunk's row
+
+    def failing_fsync(descriptor):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(deposits.os, "fsync", failing_fsync)
+    rest = ciphertext[CHUNK:]
+    with pytest.raises(OSError, match="Input/output error"):
+        deposits.chunk_receive(file=file, user=user, offset=CHUNK, stream=io.BytesIO(rest), length=len(rest))
+    file.refresh_from_db()
+    assert file.received == CHUNK
+    assert DepositChunk.objects.count() == 1
+    assert sorted(p.name for p in chunk_path.parent.iterdir()) == [chunk_path.name]  # nothing left

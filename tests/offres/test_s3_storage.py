@@ -9,6 +9,7 @@ process, and talks to it over HTTP with boto3 exactly as production talks to its
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -19,8 +20,8 @@ import pytest
 from offres.models import Deposit
 from tests.servers import free_port
 
-from . import evidence
-from .test_deposit_api import CHUNK, call, put_chunk
+from . import builders, evidence
+from .test_deposit_api import CHUNK, call, post_json, put_chunk
 
 BUCKET = "plis-test"
 CREDENTIALS = {"access_key": "test", "secret_key": "test", "region_name": "us-east-1"}
@@ -88,17 +89,34 @@ def test_a_deposit_stored_in_s3(deposit_setup, s3, settings, tmp_path, published
         assert status == 200, state
         offset = state["received"]
     assert state["sha256"] == hashlib.sha256(ciphertext).hexdigest()
+    # A second file sent as one 10 MiB chunk: above boto3's multipart threshold (8 MiB), the
+    # non-seekable chunk stream goes up in parts.
+    big = os.urandom(10 * 1024 * 1024)
+    big_ciphertext = builders.encrypt_to(Deposit.objects.get().consultation, "application", big)
+    status, second = post_json(
+        f"{base}/fichiers/",
+        token,
+        {"envelope": "application", "name": "dume.zip.age", "size": len(big_ciphertext)},
+    )
+    assert status == 201, second
+    status, state = put_chunk(token, base, second["id"], 0, big_ciphertext)
+    assert status == 200, state
+    assert state["sha256"] == hashlib.sha256(big_ciphertext).hexdigest()
     status, receipt = call(f"{base}/valider", token, "POST", b"{}")
     assert status == 200, receipt
 
     deposit = Deposit.objects.get()
     stored = _objects(client)
-    chunks = sorted(key for key in stored if key.startswith(f"plis/{deposit.public_id}/"))
-    assert len(chunks) == deposit.files.get().chunks.count() >= 4
+    offer = deposit.files.get(envelope="offer")
+    chunks = sorted(key for key in stored if key.startswith(f"plis/{deposit.public_id}/{offer.pk}/"))
+    assert len(chunks) == offer.chunks.count() >= 4
     assert b"".join(stored[key] for key in chunks) == ciphertext
+    [big_key] = [key for key in stored if key.startswith(f"plis/{deposit.public_id}/{second['id']}/")]
+    assert stored[big_key] == big_ciphertext
     assert stored[f"recus/{deposit.public_id}.pdf"].startswith(b"%PDF")  # the receipt, in the bucket
     assert not (tmp_path / "media" / "plis").exists()  # nothing on the web server's disk
     # What the ceremony will read back from the bucket opens with the quorum.
     clear = (tmp_path / "offre.pdf").read_bytes()
-    assert evidence.open_with_quorum(deposit.files.get(), members) == clear
+    assert evidence.open_with_quorum(offer, members) == clear
+    assert evidence.open_with_quorum(deposit.files.get(envelope="application"), members) == big
     assert all(clear[:32] not in body for body in stored.values())

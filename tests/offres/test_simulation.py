@@ -42,24 +42,40 @@ def test_the_test_consultation_is_created_once_with_platform_held_keys_and_liste
     assert JournalEntry.objects.filter(action="opening_keys.test_created").count() == 2
 
 
-def test_a_test_deposit_is_decrypted_at_once_and_each_file_reported(company_user):
+def test_a_test_deposit_is_decrypted_at_once_and_each_file_reported(
+    client, company_user, django_capture_on_commit_callbacks
+):
     consultation = simulation.test_consultation()
     offer = b"offre de test " * 5000
-    received = builders.receive(
-        consultation,
-        company_user,
-        [
-            ("offer", "offre.pdf.age", builders.encrypt_to(consultation, "offer", offer)),
-            ("application", "dume.xml.age", builders.encrypt_to(consultation, "application", b"<dume/>")),
-        ],
-    )
-    report = {check.name: check for check in simulation.check(received)}
-    assert report["offre.pdf.age"].intact
-    assert report["offre.pdf.age"].size == len(offer)
-    assert report["offre.pdf.age"].sha256 == hashlib.sha256(offer).hexdigest()
-    assert report["dume.xml.age"].sha256 == hashlib.sha256(b"<dume/>").hexdigest()
+    with django_capture_on_commit_callbacks(execute=True):
+        received = builders.receive(
+            consultation,
+            company_user,
+            [
+                ("offer", "offre.pdf.age", builders.encrypt_to(consultation, "offer", offer)),
+                ("application", "dume.xml.age", builders.encrypt_to(consultation, "application", b"<dume/>")),
+            ],
+        )
+    # Checked once, after reception, and kept.
+    received.refresh_from_db()
+    report = {entry["name"]: entry for entry in received.test_report}
+    assert report["offre.pdf.age"]["intact"]
+    assert report["offre.pdf.age"]["size"] == len(offer)
+    assert report["offre.pdf.age"]["sha256"] == hashlib.sha256(offer).hexdigest()
+    assert report["dume.xml.age"]["sha256"] == hashlib.sha256(b"<dume/>").hexdigest()
     entry = JournalEntry.objects.get(action="deposit.test_checked")
     assert entry.payload == {"files": 2, "intact": 2}
+    assert entry.actor_id == company_user.pk
+    # The receipt page shows the stored report: it decrypts nothing again.
+    from tests.helpers import login_as, text
+
+    login_as(client, company_user)
+    page = text(client.get(reverse("offres:deposit_detail", args=[received.public_id])))
+    assert "Votre pli de test est reçu" in page
+    assert "Reçu intact" in page
+    assert report["offre.pdf.age"]["sha256"] in page
+    assert "DÉPÔT DE TEST" in page
+    assert JournalEntry.objects.filter(action="deposit.test_checked").count() == 1
 
 
 def test_a_file_for_the_wrong_recipient_or_altered_in_storage_is_reported_unreadable(company_user):
@@ -82,10 +98,11 @@ def test_a_file_for_the_wrong_recipient_or_altered_in_storage_is_reported_unread
 
     with default_storage.open(chunk.storage_name, "wb") as handle:
         handle.write(bytes(stored))
-    report = {check.name: check for check in simulation.check(received)}
-    assert not report["mauvaise-cle.age"].intact
-    assert report["mauvaise-cle.age"].error.startswith("illisible")
-    assert not report["offre.age"].intact
+    report = {entry["name"]: entry for entry in simulation.check(received)}
+    assert not report["mauvaise-cle.age"]["intact"]
+    assert report["mauvaise-cle.age"]["error"].startswith("illisible : ce fichier ne s'ouvre pas")
+    assert not report["offre.age"]["intact"]
+    assert "sha256" not in report["offre.age"]
 
 
 def test_the_platform_never_opens_a_real_consultations_key(published):
@@ -97,7 +114,7 @@ def test_the_platform_never_opens_a_real_consultations_key(published):
     # Even a key row flipped to « platform held » on a real consultation does not open: the
     # consultation must be the test one, and the database refuses a held key with shares.
     key.platform_held = True
-    with pytest.raises(ApplicationError):
+    with pytest.raises(ApplicationError, match="Seuls les plis de la consultation de test"):
         simulation._identity(key)
     with pytest.raises(IntegrityError), transaction.atomic():
         OpeningKey.objects.filter(pk=key.pk).update(platform_held=True)
@@ -118,3 +135,20 @@ def test_the_simulation_page_needs_a_company_account(client, company_user):
     assert response.status_code == 200
     for key in simulation.test_consultation().opening_keys.all():
         assert key.recipient in response.content.decode()
+
+
+def test_a_real_consultation_with_platform_held_keys_receives_nothing(published, company_user):
+    """Defence in depth: were a real consultation's keys replaced by platform-held ones,
+    it would accept no deposit at all."""
+    from offres import deposits
+    from offres.models import KeyShare
+
+    consultation, _ = published
+    KeyShare.objects.filter(opening_key__consultation=consultation).delete()
+    OpeningKey.objects.filter(consultation=consultation).update(
+        platform_held=True, threshold=0, share_count=0
+    )
+    with pytest.raises(ApplicationError, match="pas de clés d'ouverture valides"):
+        deposits.deposit_open(
+            consultation=consultation, company=deposits.company_for(company_user), user=company_user, lots=[]
+        )

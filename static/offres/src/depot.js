@@ -20,11 +20,25 @@ const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 10000];
 
 class DepotError extends Error {}
 
+// The network failed (no answer at all): always worth another try.
+class NetworkError extends Error {}
+
+// After this long without a single answer, the page stops and says what to do instead.
+const GIVE_UP_MS = 15 * 60 * 1000;
+
+async function send(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    throw new NetworkError(error.message);
+  }
+}
+
 function humanSize(bytes) {
   const units = [
     [1024 ** 3, "Go"],
     [1024 ** 2, "Mo"],
-    [1024, "Ko"],
+    [1024, "ko"],
   ];
   for (const [size, unit] of units) {
     if (bytes >= size) {
@@ -50,8 +64,15 @@ function parisTime(date) {
 
 // What a failed deposit says: the server's own French message, or what went wrong here.
 function explain(error) {
+  if (error instanceof DepotError && (error.status === 401 || error.status === 403)) {
+    return (
+      `${error.message} Votre session a peut-être expiré : reconnectez-vous (dans un autre onglet pour ` +
+      "garder cette page), puis renvoyez le pli. Rien de ce qui a été commencé ne compte tant que le pli " +
+      "n'est pas validé."
+    );
+  }
   if (error instanceof DepotError) return error.message;
-  if (error instanceof TypeError) {
+  if (error instanceof NetworkError) {
     return (
       "Le pli n'a pas pu être envoyé : le serveur est injoignable. Vérifiez votre connexion, puis renvoyez " +
       "le pli (rien de ce qui a été commencé ne compte tant que le pli n'est pas validé)."
@@ -149,7 +170,7 @@ class Depot {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch(url, init);
+    const response = await send(url, init);
     return this.answer(response);
   }
 
@@ -162,7 +183,9 @@ class Depot {
     }
     if (!response.ok) {
       const error = new DepotError(
-        data?.error?.message || `Erreur du serveur (${response.status}). Réessayez dans un instant.`,
+        data?.error?.message ||
+          `${response.status >= 500 ? "Le serveur est momentanément indisponible" : "Le serveur a refusé la demande"} ` +
+            `(HTTP ${response.status}).`,
       );
       error.status = response.status;
       error.code = data?.error?.code;
@@ -175,16 +198,27 @@ class Depot {
   // A call that survives dropped connections and restarts: network errors and 5xx answers
   // are retried, with the page saying so; a refusal (4xx) is final and shown as sent.
   async patiently(what, attempt) {
+    const since = Date.now();
     for (let tries = 0; ; tries += 1) {
       try {
         return await attempt();
       } catch (error) {
-        const transient = !(error instanceof DepotError) || error.status >= 500 || error.status === 429;
+        const transient =
+          error instanceof NetworkError ||
+          (error instanceof DepotError && (error.status >= 500 || error.status === 429));
         if (!transient) throw error;
+        if (Date.now() - since > GIVE_UP_MS) {
+          throw new DepotError(
+            `Le serveur ne répond plus depuis ${Math.round(GIVE_UP_MS / 60000)} minutes (${what}). ` +
+              "Votre pli n'est pas reçu. Réessayez plus tard ; si la date limite approche, contactez " +
+              "l'acheteur et envoyez une copie de sauvegarde sur support physique avant la date limite.",
+          );
+        }
         const delay = RETRY_DELAYS_MS[Math.min(tries, RETRY_DELAYS_MS.length - 1)];
         this.interrupted = true;
+        const reason = error instanceof DepotError ? ` — ${error.message}` : "";
         this.status(
-          `Connexion interrompue ou serveur indisponible (${what}) : nouvelle tentative dans ` +
+          `Connexion interrompue ou serveur indisponible (${what}${reason}) : nouvelle tentative dans ` +
             `${Math.ceil(delay / 1000)} s. Ne fermez pas cette page : l'envoi reprendra là où il s'est arrêté.`,
         );
         await sleep(delay);
@@ -220,7 +254,7 @@ class Depot {
       this.sending = false;
       this.status(`Pli reçu le ${parisTime(new Date(receipt.received_at))}. Affichage de l'accusé de réception…`);
       const detail = this.form.dataset.detailUrl.replace("00000000-0000-0000-0000-000000000000", deposit.id);
-      window.location.assign(detail + (this.simulation ? "?simulation=1" : ""));
+      window.location.assign(detail);
     } catch (error) {
       this.sending = false;
       this.form.querySelector("#depot-send").disabled = false;
@@ -289,23 +323,18 @@ class Depot {
     return deposit;
   }
 
-  async upload() {
+  async upload(deposit) {
     this.startedAt = performance.now();
     this.acknowledged = 0;
     for (const entry of this.files) {
       await this.uploadFile(entry);
     }
     if (this.simulation) {
-      sessionStorage.setItem(
-        "depot-simulation",
-        JSON.stringify(
-          this.files.map((f) => ({
-            name: `${f.file.name}.age`,
-            envelope: f.envelope,
-            sha256: bytesToHex(f.plainDigest.digest()),
-          })),
-        ),
+      // Per deposit and per file: the receipt page compares them with the platform's check.
+      const digests = Object.fromEntries(
+        this.files.map((f) => [String(f.remote.id), bytesToHex(f.plainDigest.digest())]),
       );
+      sessionStorage.setItem(`depot-simulation-${deposit.id}`, JSON.stringify(digests));
     }
   }
 
@@ -364,7 +393,7 @@ class Depot {
         }
         this.status(`Reprise de l'envoi de « ${entry.file.name} » à l'octet ${offset}.`);
       }
-      const response = await fetch(`${entry.url}?offset=${offset}`, {
+      const response = await send(`${entry.url}?offset=${offset}`, {
         method: "PUT",
         body: chunk,
         credentials: "same-origin",
@@ -427,18 +456,20 @@ class Depot {
 // The test consultation's report: the SHA-256 of each file as chosen in this browser (kept
 // in the tab's sessionStorage by the upload, never sent) against the platform's decryption.
 function compareSimulation(table) {
-  let chosen = [];
+  let chosen = {};
   try {
-    chosen = JSON.parse(sessionStorage.getItem("depot-simulation") || "[]");
+    chosen = JSON.parse(sessionStorage.getItem(`depot-simulation-${table.dataset.deposit}`) || "{}");
   } catch {
-    chosen = [];
+    chosen = {};
   }
   for (const row of table.querySelectorAll("tbody tr")) {
     const cell = row.querySelector(".simulation-comparison");
-    const mine = chosen.find((f) => f.name === row.dataset.name && f.envelope === row.dataset.envelope);
+    const mine = chosen[row.dataset.file];
     if (!mine) {
-      cell.textContent = "Non disponible : le dépôt a été fait dans un autre onglet ou la page a été rechargée.";
-    } else if (mine.sha256 === row.dataset.sha256) {
+      cell.textContent = "Non disponible : le dépôt a été fait dans un autre onglet ou navigateur.";
+    } else if (!row.dataset.sha256) {
+      cell.textContent = "Fichier illisible pour la plateforme : recommencez le test.";
+    } else if (mine === row.dataset.sha256) {
       cell.textContent = "Identique au fichier choisi : reçu intact.";
     } else {
       cell.textContent = "DIFFÉRENT du fichier choisi : recommencez le test, et signalez-le s'il se répète.";
