@@ -158,3 +158,15 @@ def test_my_deposits_query_count(
     login_as(client, bidder_membership.user)
     with django_assert_max_num_queries(16):
         assert client.get(reverse("offres:deposit_list")).status_code == 200
+
+
+def test_a_member_of_two_companies_chooses_which_one_deposits(client, published, bidder_membership):
+    consultation, _ = published
+    other = MembershipFactory(
+        company_admin=True, user=bidder_membership.user, organisation__name="Atelier Zéphyr"
+    )
+    login_as(client, bidder_membership.user)
+    page = text(client.get(reverse("offres:deposit_new", args=[consultation.pk])))
+    assert '<select class="fr-select" id="depot-company" name="company">' in page
+    assert f'<option value="{other.organisation.pk}">Atelier Zéphyr</option>' in page
+    assert f'<option value="{bidder_membership.organisation.pk}">Charpentes Bernard</option>' in page
