@@ -84,7 +84,11 @@ def backup_copy_register(
 ) -> BackupCopy:
     """Register the arrival of a backup copy; `late` is fixed now, against the deadline of
     now (under the consultation's lock, as for deposits)."""
-    consultation = Consultation.objects.select_for_update().select_related("buyer").get(pk=consultation.pk)
+    consultation = (
+        Consultation.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("buyer")
+        .get(pk=consultation.pk)
+    )
     if not Organisation.objects.staffed_by(user).filter(pk=consultation.buyer_id).exists():
         raise ApplicationError(
             "Seuls les administrateurs et agents de l'acheteur enregistrent ses copies de sauvegarde.",

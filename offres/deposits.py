@@ -127,7 +127,7 @@ def _editable(deposit: Deposit) -> None:
 
 @transaction.atomic
 def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: int) -> DepositFile:
-    deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
+    deposit = Deposit.objects.select_for_update(no_key=True).get(pk=deposit.pk)
     _company_of(user, deposit.company)
     _editable(deposit)
     if envelope not in Envelope.values:
@@ -159,14 +159,14 @@ def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: in
     )
 
 
-class _Hashing:
-    """A read-only, forward-only stream that hashes and counts what passes through it, and
-    refuses to read past `limit` bytes. Storage backends see a non-seekable file: the local
-    one copies it block by block, the S3 one (boto3) sends it in parts of at most one chunk."""
+class _Bounded:
+    """A read-only, forward-only stream that counts what passes through it and refuses to
+    read past `limit` bytes. Storage backends see a non-seekable file: the local one copies
+    it block by block, the S3 one (boto3) sends it in parts of at most one chunk. (No hash
+    here: the file's SHA-256 is computed once, over the whole file, at its completion.)"""
 
     def __init__(self, stream: BinaryIO, limit: int, first: bytes = b"") -> None:
         self.stream, self.limit = stream, limit
-        self.digest = hashlib.sha256()
         self.count = 0
         self.pending = first
         self.closed = False
@@ -203,7 +203,6 @@ class _Hashing:
             raise ApplicationError(
                 "Ce morceau dépasse la taille annoncée du fichier.", code="too_large", status=413
             )
-        self.digest.update(data)
         return data
 
 
@@ -231,6 +230,12 @@ def _durable(name: str, *, new_folders: bool = False) -> None:
             os.close(descriptor)
 
 
+class _ChunkFile(File):
+    """Copied to storage in blocks of 1 MiB rather than Django's 64 KiB."""
+
+    DEFAULT_CHUNK_SIZE = COPY_BYTES
+
+
 def _storage_name(file: DepositFile, offset: int) -> str:
     return f"plis/{file.deposit.public_id}/{file.pk}/{offset:015d}.part"
 
@@ -240,7 +245,14 @@ def chunk_receive(
     *, file: DepositFile, user: User, offset: int, stream: BinaryIO, length: int
 ) -> DepositFile:
     """Store one chunk at `offset`. Refusals say where to resume."""
-    file = DepositFile.objects.select_for_update().select_related("deposit__consultation").get(pk=file.pk)
+    # Only this file's row is locked (of=self): chunks of other files, other deposits and the
+    # consultation's finalisations go on in parallel. NO KEY UPDATE: rows referencing the file
+    # (its chunks) can still be inserted by this very transaction without a stronger lock.
+    file = (
+        DepositFile.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("deposit__consultation")
+        .get(pk=file.pk)
+    )
     _company_of(user, file.deposit.company)
     _editable(file.deposit)
     if file.complete:
@@ -275,10 +287,10 @@ def chunk_receive(
         except age_format.AgeFormatError as exc:
             raise ApplicationError(f"« {file.name} » refusé : {exc}", code="not_age", status=415) from None
         file.header_length = header.length
-    reader = _Hashing(stream, length, first)
+    reader = _Bounded(stream, length, first)
     wanted = _storage_name(file, offset)
     try:
-        name = default_storage.save(wanted, File(reader, name="part"))
+        name = default_storage.save(wanted, _ChunkFile(reader, name="part"))
     except BaseException:
         # A connection dropped mid-chunk: whatever the storage wrote of it goes.
         if default_storage.exists(wanted):
@@ -294,9 +306,8 @@ def chunk_receive(
             )
         _durable(name, new_folders=offset == 0)
         DepositChunk.objects.create(
-            file=file, offset=offset, size=length, sha256=reader.digest.hexdigest(), storage_name=name,
-            received_at=timezone.now(),
-        )  # fmt: skip
+            file=file, offset=offset, size=length, storage_name=name, received_at=timezone.now()
+        )
         file.received = offset + length
         if file.received == file.size:
             _complete(file)
@@ -371,9 +382,13 @@ def deposit_finalise(*, deposit: Deposit, user: User) -> Deposit:
     gives the same receipt."""
     _company_of(user, deposit.company)
     with transaction.atomic():
-        Consultation.objects.select_for_update().get(pk=deposit.consultation_id)
+        # NO KEY UPDATE: finalisations of one consultation, and its closing, are serialised,
+        # while a deposit being opened meanwhile (which takes KEY SHARE on the consultation for
+        # its foreign key) is not blocked — FOR UPDATE here deadlocked with it over the
+        # journal's head (benchmarks/deposit.py, docs/performance.md).
+        Consultation.objects.select_for_update(no_key=True).get(pk=deposit.consultation_id)
         deposit = (
-            Deposit.objects.select_for_update()
+            Deposit.objects.select_for_update(of=("self",), no_key=True)
             .select_related("consultation__buyer", "company", "created_by")
             .get(pk=deposit.pk)
         )

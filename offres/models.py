@@ -172,7 +172,6 @@ class DepositChunk(models.Model):
     file = models.ForeignKey(DepositFile, on_delete=models.PROTECT, related_name="chunks")
     offset = models.PositiveBigIntegerField("position")
     size = models.PositiveIntegerField("taille")
-    sha256 = models.CharField("SHA-256", max_length=64)
     storage_name = models.CharField("objet stocké", max_length=300)
     received_at = models.DateTimeField("date")
 
