@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from celery.result import allow_join_result
 from django.conf import settings
 from django.db import connection
 
@@ -73,6 +74,11 @@ def worker():
         print(output)  # noqa: T201  shown by pytest on failure only
 
 
+# `result.get()` under allow_join_result: Celery keeps "inside a task, joining would block"
+# in one process-wide flag that eager tasks set and restore; eager tasks run at once in
+# several live-server threads (tests/offres/test_concurrency.py) can leave it set.
+
+
 @pytest.mark.django_db(transaction=True)
 def test_worker_runs_task_against_the_same_database(worker):
     from config.celery import app
@@ -83,7 +89,8 @@ def test_worker_runs_task_against_the_same_database(worker):
     app.conf.task_always_eager = False
     try:
         result = app.send_task("preuves.tasks.journal_verify", queue=worker)
-        assert result.get(timeout=60) == {"ok": True, "count": 3, "anchors": 0, "error": ""}
+        with allow_join_result():
+            assert result.get(timeout=60) == {"ok": True, "count": 3, "anchors": 0, "error": ""}
     finally:
         app.conf.task_always_eager = True
 
@@ -101,7 +108,8 @@ def test_worker_anchors_the_journal_in_the_transparency_log(worker):
     app.conf.task_always_eager = False
     try:
         result = app.send_task("preuves.tasks.journal_anchor", queue=worker)
-        assert result.get(timeout=60) == {"index": 0}
+        with allow_join_result():
+            assert result.get(timeout=60) == {"index": 0}
     finally:
         app.conf.task_always_eager = True
     leaf = LogLeaf.objects.get()
