@@ -12,9 +12,11 @@ sends each one in chunks that any web process may receive, in any number of requ
 - A chunk is acknowledged only once it is durable: on local storage the file and its folder
   are flushed (fsync) before its row commits; a crash before that leaves at most a stray
   object that no row points to, which never counts.
-- When a file is complete, its SHA-256 is computed by reading its chunks back in order (a
-  streaming read: consecutive chunks may have reached different processes, and a hash state
-  cannot be handed between them) and its length is checked against the age format.
+- The file's SHA-256 runs as its chunks stream; its state (OpenSSL's SHA256_CTX,
+  offres/digests.py) is saved in the file's row with each chunk, so that whichever process
+  receives the next chunk resumes it, and the file is never read back. Where that state is
+  unavailable, the chunks are read back in order at completion instead. At completion the
+  file's length is also checked against the age format.
 
 Finalisation receives the deposit: reception time under a lock on the consultation,
 late flag, a manifest whose digest is timestamped and appended to the transparency log, and
@@ -43,7 +45,7 @@ from marches.models import Consultation, Lot
 from preuves import journal, timestamps
 from preuves import log as preuves_log
 
-from . import age_format
+from . import age_format, digests
 from .models import Deposit, DepositChunk, DepositFile, Envelope
 
 COPY_BYTES = 1024 * 1024
@@ -160,13 +162,15 @@ def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: in
 
 
 class _Bounded:
-    """A read-only, forward-only stream that counts what passes through it and refuses to
-    read past `limit` bytes. Storage backends see a non-seekable file: the local one copies
-    it block by block, the S3 one (boto3) sends it in parts of at most one chunk. (No hash
-    here: the file's SHA-256 is computed once, over the whole file, at its completion.)"""
+    """A read-only, forward-only stream that counts what passes through it, feeds it to the
+    file's running SHA-256 when there is one, and refuses to read past `limit` bytes.
+    Storage backends see a non-seekable file: the local one copies it block by block, the S3
+    one (boto3) sends it in parts of at most one chunk."""
 
-    def __init__(self, stream: BinaryIO, limit: int, first: bytes = b"") -> None:
-        self.stream, self.limit = stream, limit
+    def __init__(
+        self, stream: BinaryIO, limit: int, first: bytes = b"", digest: digests.ResumableSha256 | None = None
+    ) -> None:
+        self.stream, self.limit, self.digest = stream, limit, digest
         self.count = 0
         self.pending = first
         self.closed = False
@@ -203,6 +207,8 @@ class _Bounded:
             raise ApplicationError(
                 "Ce morceau dépasse la taille annoncée du fichier.", code="too_large", status=413
             )
+        if self.digest is not None:
+            self.digest.update(data)
         return data
 
 
@@ -287,7 +293,12 @@ def chunk_receive(
         except age_format.AgeFormatError as exc:
             raise ApplicationError(f"« {file.name} » refusé : {exc}", code="not_age", status=415) from None
         file.header_length = header.length
-    reader = _Bounded(stream, length, first)
+    # The file's SHA-256 runs as the chunks stream, its state kept in the file's row between
+    # requests (offres/digests.py); without it, the file is read back at its completion.
+    digest = None
+    if digests.AVAILABLE and (offset == 0 or file.sha256_state):
+        digest = digests.ResumableSha256(None if offset == 0 else bytes(file.sha256_state))
+    reader = _Bounded(stream, length, first, digest)
     wanted = _storage_name(file, offset)
     try:
         name = default_storage.save(wanted, _ChunkFile(reader, name="part"))
@@ -309,8 +320,9 @@ def chunk_receive(
             file=file, offset=offset, size=length, storage_name=name, received_at=timezone.now()
         )
         file.received = offset + length
+        file.sha256_state = digest.state() if digest is not None else None
         if file.received == file.size:
-            _complete(file)
+            _complete(file, digest)
         file.save()
     except BaseException:
         # Nothing of a refused chunk stays: no row (the transaction rolls back), no object.
@@ -319,17 +331,21 @@ def chunk_receive(
     return file
 
 
-def _complete(file: DepositFile) -> None:
-    digest = hashlib.sha256()
-    for chunk in file.chunks.order_by("offset"):
-        with default_storage.open(chunk.storage_name, "rb") as handle:
-            while block := handle.read(COPY_BYTES):
-                digest.update(block)
+def _complete(file: DepositFile, digest: digests.ResumableSha256 | None) -> None:
     try:
         age_format.check_length(file.size, age_format.Header((), file.header_length or 0))
     except age_format.AgeFormatError as exc:
         raise ApplicationError(f"« {file.name} » refusé : {exc}", code="not_age", status=415) from None
+    if digest is None:
+        # No running digest (libcrypto without SHA256_CTX, or an upload begun without one):
+        # read the chunks back in order, streaming.
+        digest = hashlib.sha256()
+        for chunk in file.chunks.order_by("offset"):
+            with default_storage.open(chunk.storage_name, "rb") as handle:
+                while block := handle.read(COPY_BYTES):
+                    digest.update(block)
     file.sha256 = digest.hexdigest()
+    file.sha256_state = None
     file.completed_at = timezone.now()
 
 

@@ -144,6 +144,9 @@ class DepositFile(models.Model):
     received = models.PositiveBigIntegerField("octets reçus", default=0)
     sha256 = models.CharField("SHA-256 du chiffré", max_length=64, blank=True)
     header_length = models.PositiveIntegerField("longueur de l'en-tête age", null=True, blank=True)
+    # The running SHA-256 of the bytes received so far (OpenSSL's SHA256_CTX, offres/digests.py),
+    # so that any web process resumes it with the next chunk; cleared at completion.
+    sha256_state = models.BinaryField("état du SHA-256 en cours", null=True, blank=True)
     created_at = models.DateTimeField("date")
     completed_at = models.DateTimeField("reçu en entier le", null=True, blank=True)
 
