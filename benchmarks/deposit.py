@@ -640,7 +640,7 @@ def bench_throughput(url, master: int, consultation, bidders, files, media: Path
     row("morceau de 8 Mio (hors dernier), p50", f"{statistics.median(chunks) * 1000:,.0f} ms")
     row("morceau de 8 Mio (hors dernier), p95", f"{percentile(chunks, 0.95) * 1000:,.0f} ms")
     row(
-        "dernier morceau (le fichier entier relu pour son SHA-256), p50",
+        "dernier morceau (achève le SHA-256 du fichier), p50",
         f"{statistics.median(lasts) * 1000:,.0f} ms",
     )
     row("SHA-256 du serveur identique à celui du fichier envoyé", f"{intact}/{len(files)}")
@@ -728,7 +728,7 @@ def bench_memory(
         f"{statistics.median(result.chunk_seconds[:-1]) * 1000:,.0f} ms",
     )
     row(
-        f"dernier morceau ({size / 1024**3:.2f} Gio relus pour le SHA-256)",
+        f"dernier morceau (achève le SHA-256 de {size / 1024**3:.2f} Gio)",
         f"{result.chunk_seconds[-1] * 1000:,.0f} ms",
     )
     row("mémoire résidente du worker avant (après échauffement)", f"{baseline / 1024:,.1f} Mio")
@@ -1013,7 +1013,7 @@ def bench_stages(consultation, prepared, bidder: Bidder, path: Path) -> None:
     complete = totals["_complete"]
     row(f"chunk_receive de {size / MiB:.0f} Mio en morceaux de 8 Mio", f"{size / total / MB:,.0f} Mo/s")
     row(
-        "  dont _complete (relecture de tout le fichier pour le SHA-256)",
+        "  dont _complete (fin du SHA-256 ; relecture du fichier sans état sauvegardé)",
         f"{complete * 1000:,.0f} ms",
         f"{complete / total:.0%} du temps",
     )
