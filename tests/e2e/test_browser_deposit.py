@@ -365,3 +365,38 @@ def test_a_server_error_is_retried_and_a_refusal_is_not(page, tender, company_us
     expect(page.locator("#depot-error")).to_contain_text("« offre.pdf.age » refusé : en-tête age illisible.")
     page.wait_for_timeout(1500)
     assert len(refused) == 1
+
+
+def test_a_file_that_ends_exactly_on_a_chunk_boundary(page, tender, company_user, tmp_path):
+    """The ciphertext is exactly two 4 MiB chunks: two PUTs, no empty third one."""
+    consultation, members = tender
+    _open_deposit_page(page, consultation, company_user)
+    recipient = consultation.opening_keys.get(envelope="offer").recipient
+    target = 2 * 4 * 1024 * 1024
+    size = page.evaluate(
+        """async ([recipient, target]) => {
+            // The plaintext size whose age ciphertext is exactly `target` bytes.
+            const empty = { stream: () => new Blob([]).stream() };
+            const sizeOf = async (n) =>
+                (await MarchesChiffrement.encryptFile({ ...empty, size: n }, recipient)).size;
+            let low = 0, high = target;
+            while (low < high) {
+                const middle = Math.floor((low + high) / 2);
+                if ((await sizeOf(middle)) < target) low = middle + 1; else high = middle;
+            }
+            return (await sizeOf(low)) === target ? low : -1;
+        }""",
+        [recipient, target],
+    )
+    assert size > 0
+    clear = plaintext(size)
+    puts: list[str] = []
+    page.on("request", lambda request: puts.append(request.url) if request.method == "PUT" else None)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": clear}})
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+    [file] = Deposit.objects.get().files.all()
+    assert file.size == target
+    assert list(file.chunks.values_list("offset", "size")) == [(0, target // 2), (target // 2, target // 2)]
+    assert len(puts) == 2
+    assert evidence.open_with_quorum(file, members) == clear
