@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -95,6 +96,20 @@ def deposit_open(
             code="no_keys",
             status=409,
         )
+    if consultation.is_test:
+        # Each test deposit costs the platform a decryption: a bound per company and day.
+        limit = settings.TEST_DEPOSITS_PER_DAY
+        since = timezone.now() - timedelta(days=1)
+        if (
+            Deposit.objects.filter(consultation=consultation, company=company, started_at__gte=since).count()
+            >= limit
+        ):
+            raise ApplicationError(
+                f"Votre entreprise a déjà fait {limit} dépôts de test ces dernières 24 heures : "
+                "réessayez plus tard.",
+                code="too_many_tests",
+                status=429,
+            )
     own_lots = set(consultation.lots.values_list("pk", flat=True))
     if own_lots and not lots:
         raise ApplicationError("Choisissez au moins un lot.", code="validation")

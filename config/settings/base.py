@@ -284,6 +284,7 @@ DEPOSIT_MAX_BYTES_DEFAULT = env.int("DEPOSIT_MAX_BYTES_DEFAULT", default=500 * 1
 # SIRET an operator may give (fourteen zeros, visibly no real body, by default).
 TEST_CONSULTATION_SIRET = env("TEST_CONSULTATION_SIRET", default="00000000000000")
 TEST_CONSULTATION_MAX_BYTES = env.int("TEST_CONSULTATION_MAX_BYTES", default=DEPOSIT_MAX_BYTES_DEFAULT)
+TEST_DEPOSITS_PER_DAY = env.int("TEST_DEPOSITS_PER_DAY", default=20)
 
 # --- Proofs (preuves) -------------------------------------------------------------------
 # The platform's own key material, generated on first use and reused afterwards: the local

@@ -152,3 +152,20 @@ def test_a_real_consultation_with_platform_held_keys_receives_nothing(published,
         deposits.deposit_open(
             consultation=consultation, company=deposits.company_for(company_user), user=company_user, lots=[]
         )
+
+
+def test_test_deposits_are_bounded_per_company_and_day(company_user, settings):
+    from offres import deposits
+
+    settings.TEST_DEPOSITS_PER_DAY = 2
+    consultation = simulation.test_consultation()
+    company = deposits.company_for(company_user)
+    for _ in range(2):
+        deposits.deposit_open(consultation=consultation, company=company, user=company_user, lots=[])
+    with pytest.raises(
+        ApplicationError, match="déjà fait 2 dépôts de test ces dernières 24 heures"
+    ) as refused:
+        deposits.deposit_open(consultation=consultation, company=company, user=company_user, lots=[])
+    assert refused.value.status == 429
+    other = MembershipFactory(company_admin=True)
+    deposits.deposit_open(consultation=consultation, company=other.organisation, user=other.user, lots=[])
