@@ -148,9 +148,15 @@ def test_a_company_deposits_a_small_and_a_50_mb_file_and_gets_a_verifiable_recei
     check_page(page, "deposit_list")
 
 
+# A browser without the origin-private file system: files are encrypted as they are sent,
+# and a dropped connection is resumed from the chunk kept in memory.
+NO_BROWSER_COPY = "delete StorageManager.prototype.getDirectory;"
+
+
 def test_an_upload_cut_in_the_middle_resumes_to_the_same_digest(page, tender, company_user, tmp_path):
     consultation, members = tender
     big = plaintext(BIG)
+    page.add_init_script(NO_BROWSER_COPY)
     _open_deposit_page(page, consultation, company_user)
     _choose(page, tmp_path, {"offer": {"offre.pdf": big}})
     puts: list[str] = []
@@ -400,3 +406,49 @@ def test_a_file_that_ends_exactly_on_a_chunk_boundary(page, tender, company_user
     assert list(file.chunks.values_list("offset", "size")) == [(0, target // 2), (target // 2, target // 2)]
     assert len(puts) == 2
     assert evidence.open_with_quorum(file, members) == clear
+
+
+def test_a_deposit_resumes_after_the_page_is_reloaded(page, tender, company_user, tmp_path):
+    """The tab is reloaded in the middle of the 50 MB upload: the page offers to resume
+    from the copy kept (encrypted) in the browser, and sends only what the server lacks."""
+    consultation, members = tender
+    big = plaintext(BIG)
+    _open_deposit_page(page, consultation, company_user)
+    _choose(page, tmp_path, {"offer": {"offre.pdf": big}})
+    page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
+    _wait_until_received(page, 20 * 1000 * 1000)
+    page.evaluate("window.onbeforeunload = null")
+    page.reload()
+    held = _received()
+    resume = page.locator("#depot-resume")
+    expect(resume).to_be_visible()
+    expect(resume).to_contain_text("« offre.pdf »")
+    check_page(page, "deposit_resume")
+    offsets: list[int] = []
+    page.on(
+        "request",
+        lambda request: (
+            offsets.append(int(request.url.rsplit("offset=", 1)[1])) if request.method == "PUT" else None
+        ),
+    )
+    page.get_by_role("button", name="Reprendre l'envoi").click()
+    page.wait_for_url(RECEIPT_URL, timeout=UPLOAD_TIMEOUT_MS)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Accusé de réception")
+    assert offsets[0] >= held > 0  # from where the server stood, not from the start
+    _assert_resumed_whole(members, big, [])
+    assert Deposit.objects.count() == 1
+    # Finished: nothing more to resume, and the browser's copy is gone.
+    page.goto(f"/plis/consultation/{consultation.pk}/deposer/")
+    expect(page.locator("#depot-resume")).to_be_hidden()
+    kept = page.evaluate(
+        """async () => {
+            const root = await navigator.storage.getDirectory();
+            const names = [];
+            try {
+                const kept = await root.getDirectoryHandle("plis-en-cours");
+                for await (const name of kept.keys()) names.push(name);
+            } catch { }
+            return names;
+        }"""
+    )
+    assert kept == []

@@ -8,8 +8,11 @@
 // - Chunks are sent one at a time; a chunk is kept in memory until the server acknowledges
 //   it. After a dropped connection or a server restart, the page asks the server how many
 //   bytes it holds and resumes from there: nothing already acknowledged is sent again.
-//   (Encryption is randomised, so a reload of the page starts its files over: an unfinished
-//   deposit is never received and never counts.)
+// - Where the browser allows it (the origin-private file system), each file is first
+//   encrypted into a copy kept in this browser, then sent from that copy: after a reload, a
+//   closed tab or a crash, the page offers to resume from the server's last acknowledged
+//   byte. Without it (encryption is randomised, the same ciphertext cannot be made twice),
+//   a reload starts the deposit over; an unfinished deposit is never received and never counts.
 // - The SHA-256 of the ciphertext is computed as it is sent and compared with the server's.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -89,6 +92,40 @@ function explain(error) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// --- The copy kept in this browser ---------------------------------------------------------
+
+const VAULT = "plis-en-cours";
+
+async function vaultFolder(depositId, create) {
+  if (!navigator.storage?.getDirectory) return null;
+  try {
+    const root = await navigator.storage.getDirectory();
+    const all = await root.getDirectoryHandle(VAULT, { create });
+    return await all.getDirectoryHandle(depositId, { create });
+  } catch {
+    return null;
+  }
+}
+
+async function vaultDrop(depositId) {
+  try {
+    const root = await navigator.storage.getDirectory();
+    const all = await root.getDirectoryHandle(VAULT);
+    await all.removeEntry(depositId, { recursive: true });
+  } catch {
+    // nothing kept, or already gone
+  }
+}
+
+async function vaultRoom(bytes) {
+  try {
+    const { quota, usage } = await navigator.storage.estimate();
+    return quota - usage > bytes * 1.1;
+  } catch {
+    return false;
+  }
+}
+
 class Depot {
   constructor(form) {
     this.form = form;
@@ -102,6 +139,9 @@ class Depot {
     this.csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     this.progress = document.getElementById("depot-progress");
     this.sending = false;
+    // Per user and consultation: on a shared computer, nobody is offered another's deposit.
+    this.pendingKey = `depot-en-cours-${form.dataset.user}-${form.dataset.consultation}`;
+    this.offerResume();
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       if (!this.sending) this.send();
@@ -246,15 +286,9 @@ class Depot {
     this.progress.hidden = false;
     try {
       const deposit = await this.open(choice);
+      await this.stash(deposit);
       await this.upload(deposit);
-      this.status("Validation du pli : horodatage et inscription au journal de transparence…");
-      const receipt = await this.patiently("validation", () =>
-        this.call("POST", `${this.api}${deposit.id}/valider`),
-      );
-      this.sending = false;
-      this.status(`Pli reçu le ${parisTime(new Date(receipt.received_at))}. Affichage de l'accusé de réception…`);
-      const detail = this.form.dataset.detailUrl.replace("00000000-0000-0000-0000-000000000000", deposit.id);
-      window.location.assign(detail);
+      await this.finalise(deposit.id);
     } catch (error) {
       this.sending = false;
       this.form.querySelector("#depot-send").disabled = false;
@@ -262,6 +296,122 @@ class Depot {
       this.progress.hidden = true;
       this.showError(explain(error));
     }
+  }
+
+  async finalise(depositId) {
+    this.status("Validation du pli : horodatage et inscription au journal de transparence…");
+    const receipt = await this.patiently("validation", () => this.call("POST", `${this.api}${depositId}/valider`));
+    this.sending = false;
+    localStorage.removeItem(this.pendingKey);
+    await vaultDrop(depositId);
+    this.status(`Pli reçu le ${parisTime(new Date(receipt.received_at))}. Affichage de l'accusé de réception…`);
+    window.location.assign(this.form.dataset.detailUrl.replace("00000000-0000-0000-0000-000000000000", depositId));
+  }
+
+  // Encrypt every file into the copy kept in this browser, then remember the deposit, so
+  // that a reload can resume it. Skipped (files streamed as they are encrypted) where the
+  // browser has no such storage or not enough room.
+  async stash(deposit) {
+    const vault = (await vaultRoom(this.total)) ? await vaultFolder(deposit.id, true) : null;
+    if (!vault) return;
+    for (const entry of this.files) {
+      this.status(`Chiffrement de « ${entry.file.name} » dans ce navigateur…`);
+      entry.row.querySelector("span").textContent = "chiffrement…";
+      const handle = await vault.getFileHandle(String(entry.remote.id), { create: true });
+      await entry.stream.pipeTo(await handle.createWritable());
+      entry.stored = await handle.getFile();
+      if (entry.stored.size !== entry.size) {
+        throw new DepotError(`« ${entry.file.name} » : la copie chiffrée est incomplète. Recommencez le dépôt.`);
+      }
+      entry.row.querySelector("span").textContent = "chiffré, en attente d'envoi";
+    }
+    const pending = {
+      deposit: deposit.id,
+      started: new Date().toISOString(),
+      files: this.files.map((f) => ({
+        id: f.remote.id,
+        url: f.url,
+        size: f.size,
+        name: f.file.name,
+        envelope: f.envelope,
+        label: f.label,
+      })),
+    };
+    localStorage.setItem(this.pendingKey, JSON.stringify(pending));
+  }
+
+  // --- Resuming after a reload -------------------------------------------------------------
+
+  offerResume() {
+    let pending = null;
+    try {
+      pending = JSON.parse(localStorage.getItem(this.pendingKey) || "null");
+    } catch {
+      pending = null;
+    }
+    const box = document.getElementById("depot-resume");
+    if (!pending || !box) return;
+    const names = pending.files.map((f) => `« ${f.name} »`).join(", ");
+    document.getElementById("depot-resume-text").textContent =
+      `Commencé le ${parisTime(new Date(pending.started))} : ${names}. Une copie chiffrée est gardée dans ce ` +
+      "navigateur : l'envoi reprend là où le serveur s'est arrêté, sans tout renvoyer. Ce pli ne compte " +
+      "qu'une fois validé.";
+    box.hidden = false;
+    document.getElementById("depot-resume-go").addEventListener("click", () => {
+      if (!this.sending) this.resume(pending);
+    });
+    document.getElementById("depot-resume-drop").addEventListener("click", async () => {
+      localStorage.removeItem(this.pendingKey);
+      await vaultDrop(pending.deposit);
+      box.hidden = true;
+    });
+  }
+
+  async resume(pending) {
+    document.getElementById("depot-error").hidden = true;
+    this.sending = true;
+    this.form.querySelector("#depot-send").disabled = true;
+    this.progress.hidden = false;
+    try {
+      const vault = await vaultFolder(pending.deposit, false);
+      if (!vault) throw new DepotError("La copie chiffrée de cet envoi n'est plus dans ce navigateur : recommencez le dépôt.");
+      const list = document.getElementById("depot-files");
+      list.replaceChildren();
+      this.files = [];
+      for (const f of pending.files) {
+        let stored;
+        try {
+          stored = await (await vault.getFileHandle(String(f.id))).getFile();
+        } catch {
+          stored = null;
+        }
+        if (!stored || stored.size !== f.size) {
+          throw new DepotError(`La copie chiffrée de « ${f.name} » manque ou est incomplète : recommencez le dépôt.`);
+        }
+        const row = this.row(f.label, f.name, f.size);
+        list.append(row);
+        this.files.push({ envelope: f.envelope, label: f.label, file: { name: f.name }, size: f.size, stored, url: f.url, remote: { id: f.id }, row, sent: 0 });
+      }
+      this.total = this.files.reduce((sum, f) => sum + f.size, 0);
+      document.getElementById("depot-resume").hidden = true;
+      await this.upload({ id: pending.deposit });
+      await this.finalise(pending.deposit);
+    } catch (error) {
+      this.sending = false;
+      this.form.querySelector("#depot-send").disabled = false;
+      this.status("");
+      this.progress.hidden = true;
+      this.showError(explain(error));
+    }
+  }
+
+  row(label, name, size) {
+    const row = document.createElement("li");
+    row.className = "fr-mb-2w";
+    const id = `depot-file-${this.files.length}`;
+    row.innerHTML = `<label for="${id}"></label><br><progress id="${id}" class="depot-progress" max="1" value="0"></progress> <span></span>`;
+    row.querySelector("label").textContent = `${label} — ${name} (${humanSize(size)} chiffrés)`;
+    return row;
   }
 
   async open({ envelopes, lots, company }) {
@@ -284,13 +434,9 @@ class Depot {
             )
           : file.stream();
         const { stream, size } = await encryptFile({ stream: () => source, size: file.size }, recipient);
-        const row = document.createElement("li");
-        row.className = "fr-mb-2w";
-        const id = `depot-file-${this.files.length}`;
-        row.innerHTML = `<label for="${id}"></label><br><progress id="${id}" class="depot-progress" max="1" value="0"></progress> <span></span>`;
-        row.querySelector("label").textContent = `${label} — ${file.name} (${humanSize(size)} chiffrés)`;
+        const row = this.row(label, file.name, size);
         list.append(row);
-        this.files.push({ envelope, file, stream, size, plainDigest, row, sent: 0 });
+        this.files.push({ envelope, label, file, stream, size, plainDigest, row, sent: 0 });
       }
     }
     this.total = this.files.reduce((sum, f) => sum + f.size, 0);
@@ -329,7 +475,7 @@ class Depot {
     for (const entry of this.files) {
       await this.uploadFile(entry);
     }
-    if (this.simulation) {
+    if (this.simulation && this.files.every((f) => f.plainDigest)) {
       // Per deposit and per file: the receipt page compares them with the platform's check.
       const digests = Object.fromEntries(
         this.files.map((f) => [String(f.remote.id), bytesToHex(f.plainDigest.digest())]),
@@ -339,6 +485,7 @@ class Depot {
   }
 
   async uploadFile(entry) {
+    if (entry.stored) return this.uploadStored(entry);
     const reader = entry.stream.getReader();
     const digest = sha256.create();
     const buffer = new Uint8Array(this.chunkBytes);
@@ -365,7 +512,28 @@ class Depot {
       last = await this.sendChunk(entry, offset, buffer.slice(0, filled), digest);
       offset += filled;
     }
-    const local = bytesToHex(digest.digest());
+    this.verified(entry, last, bytesToHex(digest.digest()));
+  }
+
+  // From the copy kept in this browser, starting where the server stands (0 for a new
+  // deposit); the digest is then taken over the whole copy.
+  async uploadStored(entry) {
+    let last = await this.patiently(`« ${entry.file.name} »`, () => this.call("GET", entry.url));
+    entry.sent = last.received;
+    for (let offset = last.received; offset < entry.size; ) {
+      const end = Math.min(offset + this.chunkBytes, entry.size);
+      const chunk = new Uint8Array(await entry.stored.slice(offset, end).arrayBuffer());
+      last = await this.sendChunk(entry, offset, chunk, null);
+      offset = end;
+    }
+    const digest = sha256.create();
+    for (let offset = 0; offset < entry.size; offset += this.chunkBytes) {
+      digest.update(new Uint8Array(await entry.stored.slice(offset, offset + this.chunkBytes).arrayBuffer()));
+    }
+    this.verified(entry, last, bytesToHex(digest.digest()));
+  }
+
+  verified(entry, last, local) {
     if (!last.complete || last.sha256 !== local) {
       throw new DepotError(
         `« ${entry.file.name} » : l'empreinte calculée par le serveur ne correspond pas à celle du fichier chiffré ` +
@@ -378,7 +546,7 @@ class Depot {
   // One chunk, until the server holds it. Before re-sending after an interruption, ask the
   // server where it stands: the chunk may have arrived even though the answer was lost.
   async sendChunk(entry, offset, chunk, digest) {
-    digest.update(chunk);
+    digest?.update(chunk);
     const end = offset + chunk.length;
     const put = async () => {
       if (this.interrupted) {
