@@ -372,11 +372,13 @@ class ConsultationForm(DeadlinesMixin, DsfrBaseForm):
 FIELD_ALIASES = {"max_deposit_bytes": "max_deposit_mb", "deadline": "deadline_date"}
 
 
-def add_service_errors(form: forms.Form, exc) -> None:
-    """Show an ApplicationError on the form: next to the field it names, else at the top."""
+def add_service_errors(form: forms.Form, exc, aliases: dict[str, str] | None = None) -> None:
+    """Show an ApplicationError on the form: next to the field it names (through `aliases`,
+    model field → form field; these forms' by default), else at the top."""
+    aliases = FIELD_ALIASES if aliases is None else aliases
     placed = False
     for key, messages in (exc.details or {}).items():
-        name = FIELD_ALIASES.get(key, key)
+        name = aliases.get(key, key)
         if name in form.fields and isinstance(messages, list | tuple):
             for message in messages:
                 form.add_error(name, str(message))

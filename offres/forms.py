@@ -11,6 +11,7 @@ from django.utils.text import capfirst
 from dsfr.forms import DsfrBaseForm
 
 from comptes.models import Organisation
+from marches import forms as marches_forms
 from marches.forms import date_field, paris_datetime, time_field
 from marches.models import Consultation
 
@@ -117,13 +118,4 @@ FIELD_ALIASES = {"arrived_at": "arrival_date"}
 
 
 def add_service_errors(form: forms.Form, exc) -> None:
-    """Show an ApplicationError on the form: next to the field it names, else at the top."""
-    placed = False
-    for key, messages in (exc.details or {}).items():
-        name = FIELD_ALIASES.get(key, key)
-        if name in form.fields and isinstance(messages, list | tuple):
-            for message in messages:
-                form.add_error(name, str(message))
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
+    marches_forms.add_service_errors(form, exc, FIELD_ALIASES)

@@ -281,14 +281,23 @@ class Depot {
       this.showError(error.message);
       return;
     }
-    this.sending = true;
-    this.form.querySelector("#depot-send").disabled = true;
-    this.progress.hidden = false;
-    try {
+    await this.running(async () => {
       const deposit = await this.open(choice);
       await this.stash(deposit);
       await this.upload(deposit);
       await this.finalise(deposit.id);
+    });
+  }
+
+  // A whole send (or resume): the form locked while it runs, unlocked with the reason if
+  // it fails.
+  async running(work) {
+    document.getElementById("depot-error").hidden = true;
+    this.sending = true;
+    this.form.querySelector("#depot-send").disabled = true;
+    this.progress.hidden = false;
+    try {
+      await work();
     } catch (error) {
       this.sending = false;
       this.form.querySelector("#depot-send").disabled = false;
@@ -368,11 +377,7 @@ class Depot {
   }
 
   async resume(pending) {
-    document.getElementById("depot-error").hidden = true;
-    this.sending = true;
-    this.form.querySelector("#depot-send").disabled = true;
-    this.progress.hidden = false;
-    try {
+    await this.running(async () => {
       const vault = await vaultFolder(pending.deposit, false);
       if (!vault) throw new DepotError("La copie chiffrée de cet envoi n'est plus dans ce navigateur : recommencez le dépôt.");
       const list = document.getElementById("depot-files");
@@ -396,13 +401,7 @@ class Depot {
       document.getElementById("depot-resume").hidden = true;
       await this.upload({ id: pending.deposit });
       await this.finalise(pending.deposit);
-    } catch (error) {
-      this.sending = false;
-      this.form.querySelector("#depot-send").disabled = false;
-      this.status("");
-      this.progress.hidden = true;
-      this.showError(explain(error));
-    }
+    });
   }
 
   row(label, name, size) {
