@@ -60,7 +60,8 @@ def depositors(consultation: Consultation):
     )
 
 
-def _paris(moment: datetime) -> str:
+def paris_minute(moment: datetime) -> str:
+    """« 02/12/2026 à 14:30 (heure de Paris) »: arrivals are typed to the minute."""
     return f"{timezone.localtime(moment, PARIS):%d/%m/%Y à %H:%M} (heure de Paris)"
 
 
@@ -108,7 +109,7 @@ def backup_copy_register(
     if arrived_at < consultation.published_at.replace(second=0, microsecond=0):
         raise _refuse_arrival(
             "La date d'arrivée ne peut pas précéder la publication de la consultation, le "
-            f"{_paris(consultation.published_at)}."
+            f"{paris_minute(consultation.published_at)}."
         )
     identifier = normalise_identifier(company_identifier)
     if company is not None and company.kind != Organisation.Kind.COMPANY:

@@ -12,27 +12,18 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from comptes.access import get_in_scope_or_404
-from comptes.models import Organisation
 from marches.models import Consultation
 
-from . import receipts, registers, simulation
-from .models import Deposit, Envelope
+from . import deposits, receipts, registers, simulation
+from .models import Deposit
 
 # The browser sends chunks of this size (the server accepts up to DEPOSIT_CHUNK_MAX_BYTES).
 BROWSER_CHUNK_BYTES = 4 * 1024 * 1024
 
 
-def _companies(user) -> list[Organisation]:
-    return list(
-        Organisation.objects.filter(kind=Organisation.Kind.COMPANY, memberships__user=user)
-        .distinct()
-        .order_by("name")
-    )
-
-
 def _deposit_page(request: HttpRequest, consultation: Consultation) -> HttpResponse:
     keys = {key.envelope: key for key in consultation.opening_keys.all()}
-    companies = _companies(request.user)
+    companies = list(deposits.companies_of(request.user))
     now = timezone.now()
     context = {
         "consultation": consultation,
@@ -41,10 +32,7 @@ def _deposit_page(request: HttpRequest, consultation: Consultation) -> HttpRespo
         "lots": list(consultation.lots.order_by("number")),
         "application_key": keys.get("application"),
         "offer_key": keys.get("offer"),
-        # Real consultations: keys held by the commission's quorum; the test one: the platform's.
-        "accepting": consultation.current_state in (Consultation.State.PUBLISHED, Consultation.State.CLOSED)
-        and len(keys) == len(Envelope.values)
-        and all(key.platform_held == consultation.is_test for key in keys.values()),
+        "refusal": deposits.refusal(consultation),
         "late": consultation.deadline <= now,
         "now": now,
         "chunk_bytes": min(BROWSER_CHUNK_BYTES, settings.DEPOSIT_CHUNK_MAX_BYTES),
@@ -56,7 +44,9 @@ def _deposit_page(request: HttpRequest, consultation: Consultation) -> HttpRespo
 @login_required
 @require_GET
 def deposit_new(request: HttpRequest, pk: int) -> HttpResponse:
-    consultation = get_in_scope_or_404(request, Consultation.objects.public().select_related("buyer"), pk=pk)
+    consultation = get_in_scope_or_404(
+        request, Consultation.objects.public().select_related("buyer").prefetch_related("opening_keys"), pk=pk
+    )
     return _deposit_page(request, consultation)
 
 
@@ -70,7 +60,7 @@ def simulation_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def deposit_list(request: HttpRequest) -> HttpResponse:
-    deposits = list(
+    mine = list(
         Deposit.objects.of_company_member(request.user)
         .select_related("consultation__buyer", "company")
         .prefetch_related("lots")
@@ -78,14 +68,14 @@ def deposit_list(request: HttpRequest) -> HttpResponse:
     )
     # The fate of each received deposit (retenu, remplacé, hors délai), as the register says,
     # from this user's companies' deposits only.
-    companies = _companies(request.user)
+    companies = deposits.companies_of(request.user)
     fates = {}
-    for consultation in {d.consultation for d in deposits if d.state == Deposit.State.RECEIVED}:
+    for consultation in {d.consultation for d in mine if d.state == Deposit.State.RECEIVED}:
         if consultation.is_test:
             continue
         rows = registers.deposit_register(consultation, companies=companies)
         fates.update({row.deposit.pk: row.status for row in rows})
-    rows = [(deposit, fates.get(deposit.pk)) for deposit in deposits]
+    rows = [(deposit, fates.get(deposit.pk)) for deposit in mine]
     return render(request, "offres/deposit_list.html", {"rows": rows})
 
 

@@ -60,9 +60,14 @@ def _company_of(user: User, company: Organisation) -> Organisation:
     return company
 
 
+def companies_of(user: User):
+    """The companies a user may deposit for."""
+    return Organisation.objects.companies().visible_to(user).order_by("name", "pk")
+
+
 def company_for(user: User, company_id: int | None = None) -> Organisation:
     """The company a user deposits for: the one named, or their only one."""
-    companies = Organisation.objects.filter(kind=Organisation.Kind.COMPANY, memberships__user=user)
+    companies = companies_of(user)
     if company_id is not None:
         companies = companies.filter(pk=company_id)
     found = list(companies[:2])
@@ -77,6 +82,24 @@ def company_for(user: User, company_id: int | None = None) -> Organisation:
     )
 
 
+def refusal(consultation: Consultation) -> ApplicationError | None:
+    """Why a consultation receives no deposit, or None when it does: published (and after its
+    deadline too: a late deposit is kept and flagged), with its two opening keys held as they
+    must be — by the commission's quorum, or by the platform for the test consultation only
+    (offres/simulation.py). Reads `consultation.opening_keys.all()`, so a prefetch serves."""
+    if consultation.current_state not in (Consultation.State.PUBLISHED, Consultation.State.CLOSED):
+        return ApplicationError("Cette consultation ne reçoit pas de plis.", code="not_open", status=409)
+    held = [key.platform_held for key in consultation.opening_keys.all()]
+    if len(held) != len(Envelope.values) or any(h != consultation.is_test for h in held):
+        return ApplicationError(
+            "Cette consultation n'a pas de clés d'ouverture valides : elle ne reçoit pas de plis. "
+            "Signalez-le à l'acheteur.",
+            code="no_keys",
+            status=409,
+        )
+    return None
+
+
 @transaction.atomic
 def deposit_open(
     *, consultation: Consultation, company: Organisation, user: User, lots: list[Lot]
@@ -84,18 +107,9 @@ def deposit_open(
     """Open a deposit: allowed until the deadline and after it (a late deposit is kept and
     flagged at reception, as the law requires)."""
     _company_of(user, company)
-    if consultation.current_state not in (Consultation.State.PUBLISHED, Consultation.State.CLOSED):
-        raise ApplicationError("Cette consultation ne reçoit pas de plis.", code="not_open", status=409)
-    # Bidders encrypt to a key held by the commission's quorum; only the test consultation's
-    # keys are the platform's (offres/simulation.py). Anything else receives nothing.
-    held = list(consultation.opening_keys.values_list("platform_held", flat=True))
-    if len(held) != len(Envelope.values) or any(h != consultation.is_test for h in held):
-        raise ApplicationError(
-            "Cette consultation n'a pas de clés d'ouverture valides : elle ne reçoit pas de plis. "
-            "Signalez-le à l'acheteur.",
-            code="no_keys",
-            status=409,
-        )
+    refused = refusal(consultation)
+    if refused is not None:
+        raise refused
     if consultation.is_test:
         # Each test deposit costs the platform a decryption: a bound per company and day.
         limit = settings.TEST_DEPOSITS_PER_DAY
@@ -346,6 +360,38 @@ def chunk_receive(
     return file
 
 
+class StoredFile:
+    """A file as stored: its chunks read back in order, as one forward-only stream (for the
+    digest's fallback here, the test consultation's check, the ceremony)."""
+
+    def __init__(self, file: DepositFile) -> None:
+        self.names = list(file.chunks.order_by("offset").values_list("storage_name", flat=True))
+        self.current = None
+
+    def read(self, size: int = -1) -> bytes:
+        want = COPY_BYTES if size is None or size < 0 else size
+        while True:
+            if self.current is None:
+                if not self.names:
+                    return b""
+                self.current = default_storage.open(self.names.pop(0), "rb")
+            data = self.current.read(want)
+            if data:
+                return data
+            self.current.close()
+            self.current = None
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _complete(file: DepositFile, digest: digests.ResumableSha256 | None) -> None:
     try:
         age_format.check_length(file.size, age_format.Header((), file.header_length or 0))
@@ -355,10 +401,12 @@ def _complete(file: DepositFile, digest: digests.ResumableSha256 | None) -> None
         # No running digest (libcrypto without SHA256_CTX, or an upload begun without one):
         # read the chunks back in order, streaming.
         digest = hashlib.sha256()
-        for chunk in file.chunks.order_by("offset"):
-            with default_storage.open(chunk.storage_name, "rb") as handle:
-                while block := handle.read(COPY_BYTES):
-                    digest.update(block)
+        stored = StoredFile(file)
+        try:
+            while block := stored.read(COPY_BYTES):
+                digest.update(block)
+        finally:
+            stored.close()
     file.sha256 = digest.hexdigest()
     file.sha256_state = None
     file.completed_at = timezone.now()

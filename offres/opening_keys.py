@@ -106,13 +106,11 @@ def _create(consultation, envelope: str, members, threshold: int) -> OpeningKey:
     key_context = context(consultation.pk, envelope)
     identity = pyrage.x25519.Identity.generate()
     kek = secrets.token_bytes(KEK_BYTES)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = nonce + ChaCha20Poly1305(kek).encrypt(nonce, str(identity).encode(), key_context)
     opening_key = OpeningKey.objects.create(
         consultation=consultation,
         envelope=envelope,
         recipient=str(identity.to_public()),
-        sealed_identity=sealed,
+        sealed_identity=seal_identity(identity, kek, key_context),
         threshold=threshold,
         share_count=len(members),
         created_at=timezone.now(),
@@ -190,7 +188,23 @@ def reconstruct(opening_key: OpeningKey, unlocked: list[UnlockedShare]) -> pyrag
 def open_identity(opening_key: OpeningKey, parts: list[tuple[int, bytes]]) -> pyrage.x25519.Identity:
     """Combine raw shares and open the sealed identity; authenticated encryption turns any
     wrong share into a refusal, never into another key."""
-    kek = combine(parts)
+    return unseal_identity(
+        opening_key,
+        combine(parts),
+        "Les parts réunies ne reconstituent pas la clé d'ouverture : au moins l'une d'elles est erronée.",
+    )
+
+
+def seal_identity(identity: pyrage.x25519.Identity, kek: bytes, key_context: bytes) -> bytes:
+    """The identity sealed (ChaCha20-Poly1305, random nonce first) under `kek`, bound to its
+    consultation and envelope."""
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + ChaCha20Poly1305(kek).encrypt(nonce, str(identity).encode(), key_context)
+
+
+def unseal_identity(opening_key: OpeningKey, kek: bytes, refusal: str) -> pyrage.x25519.Identity:
+    """The identity sealed in `opening_key` under `kek`: a wrong key is refused with
+    `refusal`, and an identity that is not the published recipient's too."""
     sealed = bytes(opening_key.sealed_identity)
     try:
         clear = ChaCha20Poly1305(kek).decrypt(
@@ -199,9 +213,7 @@ def open_identity(opening_key: OpeningKey, parts: list[tuple[int, bytes]]) -> py
             context(opening_key.consultation_id, opening_key.envelope),
         )
     except InvalidTag:
-        raise OpeningError(
-            "Les parts réunies ne reconstituent pas la clé d'ouverture : au moins l'une d'elles est erronée."
-        ) from None
+        raise OpeningError(refusal) from None
     identity = pyrage.x25519.Identity.from_str(clear.decode())
     if str(identity.to_public()) != opening_key.recipient:
         raise OpeningError("La clé reconstituée ne correspond pas au destinataire publié.")

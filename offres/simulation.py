@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 
 import pyrage
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,10 +27,10 @@ from marches import services as marches_services
 from marches.models import Consultation
 from preuves import journal
 
-from .models import Deposit, DepositFile, Envelope, OpeningKey
-from .opening_keys import NONCE_BYTES, context
+from . import deposits, opening_keys
+from .models import Deposit, Envelope, OpeningKey
+from .opening_keys import context
 
-READ_BYTES = 1024 * 1024
 logger = logging.getLogger(__name__)
 
 
@@ -71,15 +67,13 @@ def test_consultation() -> Consultation:
 
 def _create_key(consultation: Consultation, envelope: str) -> OpeningKey:
     identity = pyrage.x25519.Identity.generate()
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = nonce + ChaCha20Poly1305(_platform_key()).encrypt(
-        nonce, str(identity).encode(), context(consultation.pk, envelope)
-    )
     key = OpeningKey.objects.create(
         consultation=consultation,
         envelope=envelope,
         recipient=str(identity.to_public()),
-        sealed_identity=sealed,
+        sealed_identity=opening_keys.seal_identity(
+            identity, _platform_key(), context(consultation.pk, envelope)
+        ),
         threshold=0,
         share_count=0,
         platform_held=True,
@@ -109,50 +103,12 @@ def _identity(key: OpeningKey) -> pyrage.x25519.Identity:
             code="not_test",
             status=403,
         )
-    sealed = bytes(key.sealed_identity)
-    try:
-        clear = ChaCha20Poly1305(_platform_key()).decrypt(
-            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context(key.consultation_id, key.envelope)
-        )
-    except InvalidTag:
-        raise ApplicationError(
-            "La clé de la consultation de test ne s'ouvre plus (la clé secrète de la plateforme a changé) : "
-            "les plis de test déposés avant ce changement ne peuvent plus être contrôlés.",
-            code="test_key",
-            status=409,
-        ) from None
-    return pyrage.x25519.Identity.from_str(clear.decode())
-
-
-class _Chunks:
-    """The stored chunks of a file, read in order as one stream."""
-
-    def __init__(self, file: DepositFile) -> None:
-        self.names = list(file.chunks.order_by("offset").values_list("storage_name", flat=True))
-        self.current = None
-
-    def read(self, size: int = -1) -> bytes:
-        want = READ_BYTES if size is None or size < 0 else size
-        while True:
-            if self.current is None:
-                if not self.names:
-                    return b""
-                self.current = default_storage.open(self.names.pop(0), "rb")
-            data = self.current.read(want)
-            if data:
-                return data
-            self.current.close()
-            self.current = None
-
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.close()
-            self.current = None
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    return opening_keys.unseal_identity(
+        key,
+        _platform_key(),
+        "La clé de la consultation de test ne s'ouvre plus (la clé secrète de la plateforme a changé) : "
+        "les plis de test déposés avant ce changement ne peuvent plus être contrôlés.",
+    )
 
 
 class _Digest:
@@ -182,7 +138,6 @@ def check(deposit: Deposit) -> list[dict]:
     whether it opened whole (age authenticates every 64 KiB of payload: a single changed
     byte fails) with the size and SHA-256 of the clear bytes, which are kept nowhere. Runs
     once, after reception (offres.tasks.test_deposit_check); the report is stored."""
-    deposit = Deposit.objects.select_related("consultation", "company", "created_by").get(pk=deposit.pk)
     if not deposit.consultation.is_test or deposit.state != Deposit.State.RECEIVED:
         raise ApplicationError(
             "Seuls les plis de la consultation de test sont déchiffrés par la plateforme.",
@@ -190,12 +145,15 @@ def check(deposit: Deposit) -> list[dict]:
             status=403,
         )
     keys = {key.envelope: key for key in deposit.consultation.opening_keys.select_related("consultation")}
+    identities: dict[str, pyrage.x25519.Identity] = {}
     report = []
     for file in deposit.files.order_by("envelope", "name"):
         entry = {"file": file.pk, "envelope": file.envelope, "name": file.name, "intact": False}
-        sink, source = _Digest(), _Chunks(file)
+        sink, source = _Digest(), deposits.StoredFile(file)
         try:
-            pyrage.decrypt_io(source, sink, [_identity(keys[file.envelope])])
+            if file.envelope not in identities:
+                identities[file.envelope] = _identity(keys[file.envelope])
+            pyrage.decrypt_io(source, sink, [identities[file.envelope]])
         except (pyrage.DecryptError, OSError):
             logger.info(
                 "test deposit %s: file %s does not decrypt", deposit.public_id, file.pk, exc_info=True

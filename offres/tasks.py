@@ -16,4 +16,6 @@ def receipt_send(deposit_pk: int) -> None:
 @shared_task(name="offres.tasks.test_deposit_check")
 def test_deposit_check(deposit_pk: int) -> None:
     """Decrypt a deposit of the test consultation once, and store what was found."""
-    simulation.check(Deposit.objects.get(pk=deposit_pk))
+    simulation.check(
+        Deposit.objects.select_related("consultation", "company", "created_by").get(pk=deposit_pk)
+    )

@@ -97,12 +97,11 @@ def backup_copies(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 add_service_errors(form, exc)
-                status = exc.status if 400 <= exc.status < 500 else 400
+                status = buyer.error_status(exc)
             else:
-                arrival = timezone.localtime(copy.arrived_at).strftime("%d/%m/%Y à %H:%M")
                 message = (
-                    f"La copie de sauvegarde de « {copy.company_name} », arrivée le {arrival} (heure de "
-                    "Paris), est enregistrée."
+                    f"La copie de sauvegarde de « {copy.company_name} », arrivée le "
+                    f"{backups.paris_minute(copy.arrived_at)}, est enregistrée."
                 )
                 if copy.late:
                     message += " Arrivée après la date limite, elle est marquée hors délai."

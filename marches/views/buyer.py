@@ -71,7 +71,8 @@ def _consultation(request: HttpRequest, pk: int) -> Consultation:
     return get_in_scope_or_404(request, queryset, pk=pk)
 
 
-def _status(exc: ApplicationError) -> int:
+def error_status(exc: ApplicationError) -> int:
+    """The HTTP status a page answers a refused service call with (a 4xx, never a 5xx)."""
     return exc.status if 400 <= exc.status < 500 else 400
 
 
@@ -200,7 +201,7 @@ def buyer_create(request: HttpRequest) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 add_service_errors(form, exc)
-                status = _status(exc)
+                status = error_status(exc)
             else:
                 messages.success(
                     request,
@@ -240,7 +241,7 @@ def buyer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 add_service_errors(form, exc)
-                status = _status(exc)
+                status = error_status(exc)
             else:
                 messages.success(request, "Les informations de la consultation sont enregistrées.")
                 return redirect("marches:buyer_detail", pk=pk)
@@ -390,7 +391,7 @@ def buyer_lots(request: HttpRequest, pk: int) -> HttpResponse:
                     services.lots_set(consultation=consultation, updated_by=request.user, lots=lots)
                 except ApplicationError as exc:
                     context["service_error"] = exc.message
-                    status = _status(exc)
+                    status = error_status(exc)
                 else:
                     messages.success(
                         request,
@@ -440,7 +441,7 @@ def buyer_commission(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-                status = _status(exc)
+                status = error_status(exc)
             else:
                 messages.success(request, "La commission d'ouverture est enregistrée.")
                 return redirect("marches:buyer_commission", pk=pk)
@@ -513,7 +514,7 @@ def buyer_dce(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-                status = _status(exc)
+                status = error_status(exc)
             else:
                 messages.success(
                     request,
@@ -566,7 +567,7 @@ def buyer_publish(request: HttpRequest, pk: int) -> HttpResponse:
             services.consultation_publish(consultation=consultation, published_by=request.user)
         except ApplicationError as exc:
             service_error = exc.message
-            status = _status(exc)
+            status = error_status(exc)
         else:
             messages.success(
                 request,
@@ -621,7 +622,7 @@ def buyer_amend(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 add_service_errors(form, exc)
-                status = _status(exc)
+                status = error_status(exc)
             else:
                 messages.success(
                     request,
