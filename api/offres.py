@@ -204,7 +204,7 @@ class DepositFileContentView(APIView):
         if request.auth is None:
             # A browser upload in progress keeps its session alive: a large deposit on a slow
             # line must not be cut by the session's expiry halfway through.
-            request._request.session.modified = True
+            request.session.modified = True
         return Response(DepositFileSerializer(updated).data)
 
 
