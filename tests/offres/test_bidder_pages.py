@@ -170,3 +170,25 @@ def test_a_member_of_two_companies_chooses_which_one_deposits(client, published,
     assert '<select class="fr-select" id="depot-company" name="company">' in page
     assert f'<option value="{other.organisation.pk}">Atelier Zéphyr</option>' in page
     assert f'<option value="{bidder_membership.organisation.pk}">Charpentes Bernard</option>' in page
+
+
+def test_a_browser_upload_renews_the_session(client, published, bidder_membership):
+    """Each chunk sent with the browser's session sends the session cookie again, with a
+    fresh expiry: a long upload is not cut by the session's end."""
+    consultation, _ = published
+    user = bidder_membership.user
+    opened = deposits.deposit_open(
+        consultation=consultation, company=bidder_membership.organisation, user=user, lots=[]
+    )
+    ciphertext = builders.encrypt_to(consultation, "offer", b"offre")
+    file = deposits.file_add(deposit=opened, user=user, envelope="offer", name="o.age", size=len(ciphertext))
+    login_as(client, user)
+    response = client.put(
+        f"/api/v1/depots/{opened.public_id}/fichiers/{file.pk}/contenu?offset=0",
+        data=ciphertext,
+        content_type="application/octet-stream",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["complete"]
+    assert "sessionid" in response.cookies
+    assert response.cookies["sessionid"]["max-age"]
