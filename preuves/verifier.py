@@ -240,6 +240,9 @@ class Checkpoint:
     signatures: list[tuple[str, bytes, bytes]]
     tsr: bytes | None
     created_at: str | None = None
+    # Witnesses' note signature lines over `body` (C2SP tlog-cosignature), published beside
+    # the checkpoint: (name, key id, 8-byte timestamp || signature).
+    cosignatures: tuple[tuple[str, bytes, bytes], ...] = ()
 
 
 _TYPE_NAMES: dict[type, str] = {
@@ -330,6 +333,17 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
     if _get(checkpoint, "timestamp", dict, optional=True, prefix=path) is not None:
         tsr = _b64(_get(checkpoint, "timestamp.tsr", str, prefix=path), f"le champ « {prefix}timestamp.tsr »")
     body, signatures = _parse_note(note)
+    cosignatures = ()
+    cosignature_lines = _get(checkpoint, "cosignatures", list, optional=True, prefix=path)
+    if cosignature_lines:
+        if not all(isinstance(line, str) for line in cosignature_lines):
+            raise VerificationError(
+                f"champ « {prefix}cosignatures » : une liste de lignes de signature est attendue"
+            )
+        _, cosignatures = _parse_note(
+            "x\n\n" + "".join(line.rstrip("\n") + "\n" for line in cosignature_lines)
+        )
+        cosignatures = tuple(cosignatures)
     lines = body[:-1].split("\n")
     if len(lines) < 3:
         raise VerificationError(f"le texte de la note a {len(lines)} lignes, 3 au moins sont attendues")
@@ -355,7 +369,7 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
             f"la racine de la note ({_short(note_root)}) diffère du champ « {prefix}root_hash » "
             f"({_short(root)})"
         )
-    return Checkpoint(origin, size, root, note, body, signatures, tsr, created_at)
+    return Checkpoint(origin, size, root, note, body, signatures, tsr, created_at, cosignatures)
 
 
 def parse_checkpoint(checkpoint: dict) -> Checkpoint:
@@ -390,10 +404,162 @@ def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: Ed25519Publi
     raise VerificationError("signature Ed25519 de la note invalide : le texte signé a été modifié")
 
 
+def parse_checkpoint_note(note: str) -> Checkpoint:
+    """A checkpoint from its signed note alone, as a witness receives it (C2SP tlog-witness)."""
+    body, _ = _parse_note(note)
+    lines = body[:-1].split("\n")
+    if len(lines) < 3 or not _DECIMAL.fullmatch(lines[1]):
+        raise VerificationError("la note n'est pas un point de contrôle : origine, taille, racine attendues")
+    root = _b64(lines[2], "la troisième ligne de la note (la racine)")
+    return _parse_checkpoint(
+        {"origin": lines[0], "size": int(lines[1]), "root_hash": root.hex(), "note": note}, ""
+    )
+
+
+def log_vkey(origin: str, public_key: Ed25519PublicKey) -> str:
+    """The C2SP verifier key of a log: `origin+keyid+base64(0x01 || key)`."""
+    raw = _raw_key(public_key)
+    material = base64.b64encode(bytes([0x01]) + raw).decode()
+    return f"{origin}+{key_id(origin, raw).hex()}+{material}"
+
+
+def parse_log_vkey(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    parts = vkey.strip().split("+")
+    if len(parts) != 3 or not parts[0]:
+        raise VerificationError(
+            f"clé de journal « {vkey[:80]} » mal formée : ORIGINE+IDENTIFIANT+CLÉ attendu"
+        )
+    origin, key_hex, material_b64 = parts
+    material = _b64(material_b64, f"la clé du journal « {origin} »")
+    if len(material) != 33 or material[0] != 0x01:
+        raise VerificationError(
+            f"la clé du journal « {origin} » n'est pas une clé Ed25519 de note (type 0x01)"
+        )
+    if key_hex.lower() != key_id(origin, material[1:]).hex():
+        raise VerificationError(
+            f"la clé du journal « {origin} » n'a pas l'identifiant {key_hex} qu'elle annonce"
+        )
+    return origin, Ed25519PublicKey.from_public_bytes(material[1:])
+
+
 def verify_checkpoint(checkpoint: dict, public_key: Ed25519PublicKey) -> Checkpoint:
     parsed = parse_checkpoint(checkpoint)
     verify_checkpoint_signature(parsed, public_key)
     return parsed
+
+
+# --- Witnesses' cosignatures (C2SP tlog-cosignature, Ed25519, cosignature/v1) ------------------
+
+COSIGNATURE_TYPE = 0x04
+COSIGNATURE_HEADER = "cosignature/v1"
+
+
+def cosignature_key_id(name: str, public_key: bytes) -> bytes:
+    """SHA-256(name || "\\n" || 0x04 || Ed25519 key)[:4], the key hash of a cosigner."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_TYPE]) + public_key).digest()[:4]
+
+
+def cosigned_message(body: str, timestamp: int) -> bytes:
+    """What a cosigner signs: the header line, the time line, then the checkpoint's body."""
+    return f"{COSIGNATURE_HEADER}\ntime {timestamp}\n{body}".encode()
+
+
+def cosignature_line(name: str, public_key: bytes, timestamp: int, signature: bytes) -> str:
+    blob = cosignature_key_id(name, public_key) + timestamp.to_bytes(8, "big") + signature
+    return f"{EM_DASH} {name} {base64.b64encode(blob).decode()}"
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A cosigner the reader trusts: its name and Ed25519 public key, from a C2SP vkey
+    `name+keyid+base64(0x04 || key)`."""
+
+    name: str
+    public_key: Ed25519PublicKey
+
+    @property
+    def raw_key(self) -> bytes:
+        return _raw_key(self.public_key)
+
+    @property
+    def key_id(self) -> bytes:
+        return cosignature_key_id(self.name, self.raw_key)
+
+    @property
+    def vkey(self) -> str:
+        material = base64.b64encode(bytes([COSIGNATURE_TYPE]) + self.raw_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+{material}"
+
+
+def parse_witness_key(vkey: str) -> Witness:
+    parts = vkey.strip().split("+")
+    if len(parts) != 3 or not parts[0]:
+        raise VerificationError(
+            f"clé de témoin « {vkey[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) est attendu"
+        )
+    name, key_hex, material_b64 = parts
+    material = _b64(material_b64, f"la clé du témoin « {name} »")
+    if len(material) != 33 or material[0] != COSIGNATURE_TYPE:
+        raise VerificationError(
+            f"la clé du témoin « {name} » n'est pas une clé de contresignature Ed25519 (type 0x04, 32 octets)"
+        )
+    witness = Witness(name, Ed25519PublicKey.from_public_bytes(material[1:]))
+    if key_hex.lower() != witness.key_id.hex():
+        raise VerificationError(
+            f"la clé du témoin « {name} » annonce l'identifiant {key_hex}, "
+            f"elle a l'identifiant {witness.key_id.hex()}"
+        )
+    return witness
+
+
+def verify_cosignature(body: str, signature: tuple[str, bytes, bytes], witness: Witness) -> int:
+    """Check one signature line of `witness` over a checkpoint body; returns its time (POSIX)."""
+    name, key_id, blob = signature
+    if name != witness.name or key_id != witness.key_id:
+        raise VerificationError(
+            f"la contresignature de « {name} » n'est pas de la clé du témoin « {witness.name} »"
+        )
+    if len(blob) != 8 + 64:
+        raise VerificationError(
+            f"contresignature de « {name} » : {len(blob)} octets, "
+            "72 attendus (horodatage et signature Ed25519)"
+        )
+    timestamp = int.from_bytes(blob[:8], "big")
+    if timestamp >= 2**63:
+        raise VerificationError(f"contresignature de « {name} » : horodatage hors limites")
+    try:
+        witness.public_key.verify(blob[8:], cosigned_message(body, timestamp))
+    except InvalidSignature:
+        raise VerificationError(
+            f"contresignature de « {name} » invalide : elle ne porte pas sur ce point de contrôle"
+        ) from None
+    return timestamp
+
+
+def verify_cosignatures(checkpoint: Checkpoint, witnesses: Sequence[Witness], required: int) -> list[str]:
+    """The names of the given witnesses whose cosignature of `checkpoint` verifies; at least
+    `required` of them, or VerificationError. Lines of unknown witnesses are ignored (C2SP)."""
+    valid: list[str] = []
+    problems: list[str] = []
+    for witness in witnesses:
+        lines = [
+            sig for sig in checkpoint.cosignatures if sig[0] == witness.name and sig[1] == witness.key_id
+        ]
+        for line in lines:
+            try:
+                verify_cosignature(checkpoint.body, line, witness)
+            except VerificationError as exc:
+                problems.append(str(exc))
+                continue
+            valid.append(witness.name)
+            break
+    if len(valid) < required:
+        seen = ", ".join(f"« {name} »" for name in valid) or "aucune"
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise VerificationError(
+            f"{count(required, 'contresignature')} de témoins désignés exigée(s), valides : {seen}{detail}"
+        )
+    return valid
 
 
 # --- A small DER reader ----------------------------------------------------------------------
