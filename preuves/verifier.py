@@ -5,6 +5,7 @@ so this one file needs nothing but the Python standard library and `cryptography
 
     python verifier.py PREUVE.json [--log-key CLE.pem] [--tsa-ca AC.pem] [--data FICHIER]
     python verifier.py --consistency ANCIEN.json NOUVEAU.json PREUVE.json --log-key CLE.pem
+    python verifier.py PREUVE.json --log https://plateforme.example --witness NOM+ID+CLÉ
 
 The platform imports the same pure functions to build what it publishes, which makes this
 module the single definition of the formats:
@@ -424,7 +425,7 @@ def log_vkey(origin: str, public_key: Ed25519PublicKey) -> str:
 
 
 def parse_log_vkey(vkey: str) -> tuple[str, Ed25519PublicKey]:
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3 or not parts[0]:
         raise VerificationError(
             f"clé de journal « {vkey[:80]} » mal formée : ORIGINE+IDENTIFIANT+CLÉ attendu"
@@ -492,7 +493,7 @@ class Witness:
 
 
 def parse_witness_key(vkey: str) -> Witness:
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3 or not parts[0]:
         raise VerificationError(
             f"clé de témoin « {vkey[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) est attendu"
@@ -1253,6 +1254,8 @@ FACT_LABELS = {
     "old_root": "Ancienne racine",
     "new_size": "Taille du nouvel arbre",
     "new_root": "Nouvelle racine",
+    "current_size": "Taille du journal actuel",
+    "current_root": "Racine du journal actuel",
 }
 
 
@@ -1686,6 +1689,96 @@ def verify_consistency_files(
     return report
 
 
+def verify_against_log(
+    bundle: dict,
+    current: dict | None,
+    proof: dict | None,
+    *,
+    log_key: Ed25519PublicKey | None = None,
+    tsa_ca: list[x509.Certificate] | None = None,
+    data: bytes | None = None,
+    witnesses: Sequence[Witness] = (),
+    required: int = 0,
+) -> Report:
+    """A receipt's bundle, then the log as it is today: its latest checkpoint `current`
+    must extend the receipt's (consistency `proof` from the receipt's size), or the fork is
+    named; with `witnesses`, at least `required` of them must have cosigned the checkpoint
+    relied on (today's, or the receipt's own when `current` is None). Never raises."""
+    report = verify_bundle(bundle, log_key=log_key, tsa_ca=tsa_ca, data=data)
+    run = _Checks(report)
+
+    def receipt_point() -> tuple[Checkpoint, str]:
+        point = _parse_checkpoint(
+            bundle.get("checkpoint") if isinstance(bundle, dict) else None, "checkpoint"
+        )
+        return point, f"taille {point.size}, racine {_short(point.root)}"
+
+    def key() -> tuple[Ed25519PublicKey, str]:
+        if log_key is not None:
+            return log_key, "clé épinglée"
+        return load_log_key(_get(bundle, "log_public_key", str)), "clé fournie par le lot"
+
+    run.run("Point de contrôle du reçu", receipt_point)
+    run.run("Clé du journal actuel", key)
+    relied_on = "Point de contrôle du reçu"
+    if current is not None:
+
+        def current_point() -> tuple[Checkpoint, str]:
+            point = _parse_checkpoint(current, "")
+            report.facts.update(current_size=point.size, current_root=point.root.hex())
+            return point, f"« {point.origin} », {count(point.size, 'feuille')}, racine {_short(point.root)}"
+
+        def extends(old: Checkpoint, new: Checkpoint, _key: Any) -> tuple[bool, str]:
+            fork = (
+                f"fourche : le journal actuel ({count(new.size, 'feuille')}, racine {new.root.hex()}) ne "
+                f"prolonge pas le point de contrôle du reçu ({count(old.size, 'feuille')}, racine "
+                f"{old.root.hex()}) : la plateforme a réécrit son historique ou en montre un autre"
+            )
+            if old.origin != new.origin:
+                raise VerificationError(f"deux journaux différents : « {old.origin} » et « {new.origin} »")
+            if new.size < old.size:
+                raise VerificationError(f"{fork} (journal tronqué)")
+            if new.size == old.size:
+                if new.root != old.root:
+                    raise VerificationError(fork)
+                return True, "le journal actuel est celui du reçu"
+            if not isinstance(proof, dict):
+                raise VerificationError("preuve de cohérence absente ou illisible")
+            if (_get(proof, "first", int), _get(proof, "second", int)) != (old.size, new.size):
+                raise VerificationError(
+                    f"la preuve de cohérence ne va pas de {old.size} à {new.size} feuilles"
+                )
+            try:
+                verify_consistency(old.size, new.size, old.root, new.root, _hash_list(proof, "proof"))
+            except VerificationError as exc:
+                raise VerificationError(f"{fork} ({exc})") from None
+            return True, f"l'arbre actuel de {count(new.size, 'feuille')} prolonge celui du reçu ({old.size})"
+
+        run.run("Point de contrôle actuel", current_point)
+        run.run(
+            "Signature du point de contrôle actuel",
+            _check_note_signature,
+            "Point de contrôle actuel",
+            "Clé du journal actuel",
+        )
+        run.run(
+            "Cohérence avec le journal actuel",
+            extends,
+            "Point de contrôle du reçu",
+            "Point de contrôle actuel",
+            "Signature du point de contrôle actuel",
+        )
+        relied_on = "Point de contrôle actuel"
+    if witnesses:
+
+        def cosigned(point: Checkpoint) -> tuple[bool, str]:
+            names = verify_cosignatures(point, witnesses, max(required, 1))
+            return True, "contresigné par " + ", ".join(f"« {name} »" for name in names)
+
+        run.run("Contresignatures des témoins", cosigned, relied_on)
+    return report
+
+
 # --- Command line ----------------------------------------------------------------------------
 
 
@@ -1751,7 +1844,54 @@ def _parser() -> _Parser:
     options.add_argument(
         "--data", metavar="FICHIER", help="fichier déposé, dont l'empreinte doit être celle de la feuille"
     )
+    options.add_argument(
+        "--log",
+        metavar="URL",
+        help="adresse de la plateforme : vérifier aussi que son journal actuel prolonge celui du reçu",
+    )
+    options.add_argument(
+        "--current",
+        nargs=2,
+        metavar=("ACTUEL.json", "COHERENCE.json"),
+        help="hors ligne, comme --log : le point de contrôle actuel et la preuve de cohérence depuis le reçu",
+    )
+    options.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="clé d'un témoin (vkey C2SP NOM+ID+CLÉ) dont la contresignature est exigée ; répétable",
+    )
+    options.add_argument(
+        "--witnesses", type=int, metavar="N", help="nombre de contresignatures exigées (défaut : 1)"
+    )
     return parser
+
+
+def _fetch_json(url: str) -> Any:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (the user's URL)
+            return json.loads(response.read(16 * 1024 * 1024))
+    except urllib.error.HTTPError as exc:
+        raise _UsageError(f"{url} : HTTP {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        raise _UsageError(f"{url} illisible ou injoignable : {getattr(exc, 'reason', exc)}") from None
+
+
+def _current_from_log(base: str, bundle: Any) -> tuple[Any, Any]:
+    base = base.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise _UsageError(f"--log attend une adresse http(s)://, pas « {base} »")
+    current = _fetch_json(f"{base}/preuves/log/checkpoint")
+    old = bundle.get("checkpoint", {}).get("size") if isinstance(bundle, dict) else None
+    new = current.get("size") if isinstance(current, dict) else None
+    proof = None
+    if isinstance(old, int) and isinstance(new, int) and 0 < old < new:
+        proof = _fetch_json(f"{base}/preuves/log/consistency?first={old}&second={new}")
+    return current, proof
 
 
 def _read_file(path: str) -> bytes:
@@ -1843,7 +1983,36 @@ def _run(args: argparse.Namespace) -> Report:
         except VerificationError as exc:
             raise _UsageError(f"« {args.tsa_ca} » : {exc}") from None
     data = _read_file(args.data) if args.data else None
-    return verify_bundle(_read_json(args.files[0]), log_key=log_key, tsa_ca=tsa_ca, data=data)
+    bundle = _read_json(args.files[0])
+    witnesses = []
+    for vkey in args.witness:
+        try:
+            witnesses.append(parse_witness_key(vkey))
+        except VerificationError as exc:
+            raise _UsageError(str(exc)) from None
+    if args.witnesses is not None and args.witnesses > len(witnesses):
+        raise _UsageError(
+            f"--witnesses {args.witnesses} : seulement {len(witnesses)} témoin(s) donné(s) (--witness)"
+        )
+    if args.log and args.current:
+        raise _UsageError("--log et --current ne s'emploient pas ensemble")
+    if not (args.log or args.current or witnesses):
+        return verify_bundle(bundle, log_key=log_key, tsa_ca=tsa_ca, data=data)
+    current, proof = None, None
+    if args.log:
+        current, proof = _current_from_log(args.log, bundle)
+    elif args.current:
+        current, proof = (_read_json(path) for path in args.current)
+    return verify_against_log(
+        bundle,
+        current,
+        proof,
+        log_key=log_key,
+        tsa_ca=tsa_ca,
+        data=data,
+        witnesses=witnesses,
+        required=args.witnesses or 1,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ def guards_lifted():
     dropped and put back (SQLite): what the attack of the hardening issue did."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for table in GUARDED:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         else:
@@ -35,6 +36,8 @@ def guards_lifted():
             yield cursor
         finally:
             if connection.vendor == "postgresql":
+                # Deferred foreign-key checks would block the ALTER TABLE inside the test's transaction.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 for table in GUARDED:
                     cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
             else:
