@@ -315,8 +315,11 @@ PREUVES_LOG_MAX_LEAVES = 1000
 # it witnesses other logs; PREUVES_WITNESSED_LOGS: the logs it witnesses, as their checkpoint
 # vkeys (`origin+keyid+base64(0x01 || key)`), comma-separated.
 PREUVES_WITNESSES = env.list("PREUVES_WITNESSES", default=[])
-PREUVES_WITNESS_NAME = env("PREUVES_WITNESS_NAME", default=PREUVES_LOG_ORIGIN.rsplit("/log", 1)[0] + "/temoin")
+_WITNESS_NAME = PREUVES_LOG_ORIGIN.removesuffix("/log") + "/temoin"
+PREUVES_WITNESS_NAME = env("PREUVES_WITNESS_NAME", default=_WITNESS_NAME)
 PREUVES_WITNESSED_LOGS = env.list("PREUVES_WITNESSED_LOGS", default=[])
+# The logs this platform witnesses every five minutes (Celery beat), by their base URL.
+PREUVES_WITNESS_TARGETS = env.list("PREUVES_WITNESS_TARGETS", default=[])
 # Optional seal certificate for PDFs (a qualified seal in production): PEM files. Empty: a
 # seal certificate issued by the local authority of PREUVES_KEY_DIR.
 PDF_SEAL_CERT_FILE = env("PDF_SEAL_CERT_FILE", default="")
