@@ -255,7 +255,8 @@ def verify_reply(
         logger.warning("Jeton d'horodatage refusé par rfc3161-client : %s", exc)
         raise TimestampError(
             "jeton refusé : sa signature, son certificat (usage « timeStamping ») ou sa chaîne jusqu'à "
-            "l'autorité de confiance ne se vérifie pas"
+            "l'autorité de confiance ne se vérifie pas (avec une autorité externe, TSA_CA_BUNDLE doit "
+            "contenir sa racine)"
         ) from None
     return VerifiedReply(reply, response, checked)
 

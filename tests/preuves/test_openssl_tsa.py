@@ -540,6 +540,25 @@ def test_faulty_tokens_are_refused_by_the_client_and_the_verifier(name, authorit
             verifier.verify_timestamp(reply, hashed_message=DIGEST, ca_certs=authority.anchors(name))
 
 
+@pytest.mark.parametrize(
+    ("bundle", "message"),
+    [
+        # The TSA sends only its own certificate: the intermediate must be in the bundle.
+        ("root", "n'est émis par aucune des autorités de confiance fournies"),
+        # The intermediate alone is not enough: OpenSSL's chain must end at the root.
+        ("intermediate", "TSA_CA_BUNDLE doit contenir sa racine"),
+    ],
+)
+def test_the_bundle_must_hold_the_root_and_the_intermediates_not_sent(
+    bundle, message, authority, settings, db
+):
+    authority.use(settings, "intermediate-not-sent")
+    settings.TSA_CA_BUNDLE = str(authority.pki.folder / f"{bundle}.pem")
+    with pytest.raises(timestamps.TimestampError, match=message):
+        timestamps.timestamp_digest(DIGEST, purpose="test")
+    assert not TimestampToken.objects.exists()
+
+
 # --- The same verification for the PDF time-stamper and end to end ------------------------
 
 
