@@ -1,10 +1,15 @@
 """RFC 3161 client: one code path for the embedded TSA and an external (qualified) one.
 
 `timestamp_digest()` builds a request (random 64-bit nonce, certReq), sends it — in-process
-to preuves/tsa.py when TSA_URL is empty, over HTTP otherwise —, verifies the reply with
+to preuves/tsa.py when TSA_URL is empty, over HTTP otherwise —, verifies the reply and only
+then stores it as a TimestampToken. `verify_reply()` is the one verification of every token
+the platform receives (the PDF time-stamper calls it too): the certificate set put in DER
+order first (OpenSSL's TSA, among others, writes its own certificate first), then
 rfc3161-client (status, CMS signature, chain to the configured CA, critical `timeStamping`
-extended key usage, imprint, nonce, policy) and only then stores it as a TimestampToken.
-A reply that fails any check is never stored: the caller gets an ApplicationError.
+extended key usage, imprint, nonce, policy) and the standalone verifier's
+`verify_timestamp` (digest and signature algorithms, ESS signingCertificate, chain at
+genTime), so that no receipt carries a token `verifier.py` would refuse. A reply that fails
+any check is never stored: the caller gets an ApplicationError naming the fault in French.
 """
 
 from __future__ import annotations

@@ -378,6 +378,8 @@ def openssl_reply(pki: Pki, name: str, query: bytes) -> bytes:
 class Authority:
     url: str
     pki: Pki
+    # One openssl at a time: the handler's thread and the test's share the serial files.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def use(self, settings, name: str) -> None:
         """Point the platform at this variation, as an operator would with its settings."""
@@ -397,16 +399,16 @@ class Authority:
         return self.answer(name, query)
 
     def answer(self, name: str, query: bytes) -> bytes:
-        reply = openssl_reply(self.pki, name, query)
-        variation = VARIATIONS[name]
-        return variation.tamper(reply, self.pki) if variation.tamper else reply
+        with self.lock:
+            reply = openssl_reply(self.pki, name, query)
+            variation = VARIATIONS[name]
+            return variation.tamper(reply, self.pki) if variation.tamper else reply
 
 
 @pytest.fixture(scope="module")
 def authority(pki):
     for name, variation in VARIATIONS.items():
         openssl_config(pki, name, variation)
-    lock = threading.Lock()
     holder: dict[str, Authority] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -416,8 +418,7 @@ def authority(pki):
             if name not in VARIATIONS or self.headers["Content-Type"] != timestamps.QUERY_TYPE:
                 self.send_error(404)
                 return
-            with lock:  # one openssl at a time: its serial file is not shared safely
-                body = holder["authority"].answer(name, query)
+            body = holder["authority"].answer(name, query)
             self.send_response(200)
             self.send_header("Content-Type", timestamps.REPLY_TYPE)
             self.send_header("Content-Length", str(len(body)))
