@@ -190,7 +190,8 @@ def _unreadable(reply: bytes) -> TimestampError:
         verifier.verify_timestamp(reply, hashed_message=None, ca_certs=ca_certificates())
     except verifier.VerificationError as exc:
         return TimestampError(f"{message} : {exc}")
-    return TimestampError(message)
+    # Well formed for the verifier, but not strict DER where rfc3161-client needs it.
+    return TimestampError(f"{message} : son encodage n'est pas du DER strict")
 
 
 def verify_reply(

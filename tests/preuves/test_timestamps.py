@@ -12,7 +12,7 @@ import pytest
 from asn1crypto import tsp
 from cryptography import x509
 
-from preuves import keys, timestamps, tsa
+from preuves import keys, timestamps, tsa, verifier
 from preuves.models import TimestampToken
 from tests.servers import free_port, running_server
 
@@ -117,6 +117,23 @@ def test_a_truncated_reply_is_named(db, monkeypatch):
         lambda query: tsa.respond(query)[:-10],
         r"illisible \(ce n'est pas une TimeStampResp DER\) : .* dépasse la fin des données",
     )
+
+
+def test_the_two_readings_of_a_token_must_agree(db, monkeypatch):
+    """Fault injection in place of a parser differential: if verifier.py read another serial
+    number than rfc3161-client, the token would be refused rather than stored half-read."""
+    import dataclasses
+
+    real = verifier.verify_timestamp
+
+    def misreading(*args, **kwargs):
+        info = real(*args, **kwargs)
+        return dataclasses.replace(info, serial_number=info.serial_number + 1)
+
+    monkeypatch.setattr(verifier, "verify_timestamp", misreading)
+    with pytest.raises(timestamps.TimestampError, match="ses deux lectures"):
+        timestamps.timestamp_digest(DIGEST, purpose="test")
+    assert not TimestampToken.objects.exists()
 
 
 def test_wrong_digest_length_is_refused(db):
