@@ -1095,7 +1095,10 @@ def _check_signed_attributes(signer: _SignerInfo, e_content: bytes, signer_der: 
         )
     present = [oid for oid in (OID_SIGNING_CERTIFICATE_V2, OID_SIGNING_CERTIFICATE) if oid in attributes]
     if not present:
-        raise VerificationError("ni signingCertificateV2 ni signingCertificate parmi les attributs signés")
+        raise VerificationError(
+            "ni signingCertificateV2 ni signingCertificate parmi les attributs signés (RFC 3161 §2.4.2, "
+            "RFC 5816) : rien ne lie la signature au certificat de l'autorité"
+        )
     for oid in present:
         _check_signing_certificate(oid, attributes[oid], signer_der)
 
