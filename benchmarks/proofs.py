@@ -271,13 +271,15 @@ def bench_verify() -> None:
     base = time.perf_counter() - start
     row("référence : lecture en flux et hachage de chaque feuille", f"{base:.1f} s")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
     start = time.perf_counter()
     report = audit.verify_all()
     elapsed = time.perf_counter() - start
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Python's allocations traced in a second pass (tracing slows it several times over).
+    tracemalloc.start()
+    audit.verify_all()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     verdict = "intègre" if report.ok else "PROBLÈMES : " + " ; ".join(report.problems[:3])
     row(
         "preuves verify (feuilles, nœuds, tête, points de contrôle)",
