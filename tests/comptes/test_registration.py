@@ -9,6 +9,8 @@ from preuves.models import JournalEntry
 from tests.factories import OrganisationFactory, UserFactory
 from tests.helpers import text
 
+from .spellings import ADDRESS, VARIANTS
+
 pytestmark = pytest.mark.django_db
 
 FORM = {
@@ -120,6 +122,26 @@ def test_duplicate_email_is_refused_case_insensitively(client, register):
     assert "Un compte existe déjà avec cette adresse e-mail" in text(response)
     assert User.objects.count() == 1
     assert not Organisation.objects.exists()
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_registration_of_any_spelling_of_an_existing_address_is_refused(client, register, spelling):
+    UserFactory(email=ADDRESS)
+    response = register(email=spelling)
+    assert response.status_code == 400
+    assert "Un compte existe déjà avec cette adresse e-mail" in text(response)
+    assert User.objects.count() == 1
+    assert not Organisation.objects.exists()
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_registration_stores_and_mails_to_the_normal_form(client, register, spelling):
+    """The confirmation goes to the normal form, not to the spelling typed: following the
+    link proves control of the address stored."""
+    register(email=spelling)
+    assert User.objects.get().email == ADDRESS
+    assert mail.outbox[0].to == [ADDRESS]
 
 
 def test_already_registered_company_is_refused(client, register):
