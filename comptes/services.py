@@ -43,6 +43,21 @@ PENDING_LOGIN_MAX_AGE = 300
 # --- Registration and e-mail verification --------------------------------------------
 
 
+DUPLICATE_EMAIL_MESSAGE = (
+    "Un compte existe déjà avec cette adresse e-mail. Connectez-vous ou utilisez « Mot de passe oublié »."
+)
+
+
+def _user_create(user: User, *, message: str) -> None:
+    """Validate and save a new account. The unique index has the last word: an account
+    created meanwhile with the same normal form ends in the same French refusal."""
+    try:
+        with transaction.atomic():
+            full_clean_and_save(user)
+    except IntegrityError:
+        raise ApplicationError(message, code="duplicate_email") from None
+
+
 @transaction.atomic
 def company_register(
     *,
@@ -84,21 +99,6 @@ def company_register(
     )
     transaction.on_commit(lambda: email_verification_send(user=user))
     return user
-
-
-DUPLICATE_EMAIL_MESSAGE = (
-    "Un compte existe déjà avec cette adresse e-mail. Connectez-vous ou utilisez « Mot de passe oublié »."
-)
-
-
-def _user_create(user: User, *, message: str) -> None:
-    """Validate and save a new account. The unique index has the last word: an account
-    created meanwhile with the same normal form ends in the same French refusal."""
-    try:
-        with transaction.atomic():
-            full_clean_and_save(user)
-    except IntegrityError:
-        raise ApplicationError(message, code="duplicate_email") from None
 
 
 def email_verification_token(user: User) -> str:
