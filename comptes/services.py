@@ -436,7 +436,9 @@ def totp_disable(*, user: User) -> None:
 @transaction.atomic
 def profile_update(*, user: User, first_name: str, last_name: str) -> User:
     user.first_name, user.last_name = first_name.strip(), last_name.strip()
-    full_clean_and_save(user)
+    # The address is not edited here: an account from before the ASCII rule on local parts
+    # (docs/accounts.md) keeps a profile it can update.
+    full_clean_and_save(user, exclude=["email"])
     journal.record("account.profile_updated", actor=user, target=user)
     return user
 

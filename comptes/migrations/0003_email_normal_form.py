@@ -9,6 +9,9 @@ accounts (memberships, deposits, journal) is not a migration's decision: the mig
 refuses, changes nothing, and lists the accounts, so that an operator settles each case
 (for instance by changing the address of the account that is not used) before migrating
 again. Invitations are not unique per address and are rewritten whatever.
+
+An account whose normal form has a non-ASCII local part (a dotless `ı` was accepted before)
+is rewritten too and listed: it still logs in, but the address is refused for new accounts.
 """
 
 from django.db import migrations
@@ -47,6 +50,12 @@ def forward(apps, schema_editor):
         raise RuntimeError(collision_report(collisions))
     for pk, email in changes.items():
         User.objects.filter(pk=pk).update(email=email)
+    odd = [(pk, e) for pk, e in User.objects.values_list("pk", "email") if not e.rpartition("@")[0].isascii()]
+    if odd:
+        print(  # migrate's output is what the operator reads
+            "\n  Comptes dont l'adresse a des caractères non ASCII avant « @ » (refusés désormais pour "
+            "un nouveau compte) : " + ", ".join(f"n° {pk} <{email}>" for pk, email in odd)
+        )
     for pk, email in Invitation.objects.values_list("pk", "email"):
         if normalise_email(email) != email:
             Invitation.objects.filter(pk=pk).update(email=normalise_email(email))

@@ -167,20 +167,28 @@ def before_the_normal_form(transactional_db):
 
 
 def _old_user(apps, email: str):
-    return apps.get_model("comptes", "User").objects.create(email=email, first_name="A", last_name="B")
+    return apps.get_model("comptes", "User").objects.create(
+        email=email, first_name="A", last_name="B", password="!"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_normalises_stored_addresses(before_the_normal_form):
+def test_the_migration_normalises_stored_addresses(before_the_normal_form, capsys):
     apps = before_the_normal_form
     user = _old_user(apps, "keſsler.commission@demoville.demo")
     other = _old_user(apps, "autre@exemple.fr")
+    dotless = _old_user(apps, "commıssion@demoville.demo")  # let through by the old validator
     _invitation("\u212aessler.COMMISSION@demoville.demo", models=apps)
     MigrationExecutor(connection).migrate([("comptes", "0003_email_normal_form")])
     assert User.objects.get(pk=user.pk).email == ADDRESS
     assert User.objects.get(pk=other.pk).email == "autre@exemple.fr"
     assert Invitation.objects.get().email == ADDRESS
-    assert User.objects.count() == 3  # the inviting admin's address was normal already
+    assert User.objects.count() == 4  # the inviting admin's address was normal already
+    assert f"n° {dotless.pk} <commıssion@demoville.demo>" in capsys.readouterr().out
+    # It keeps a profile it can update.
+    from comptes.services import profile_update
+
+    profile_update(user=User.objects.get(pk=dotless.pk), first_name="Claire", last_name="Moreau")
 
 
 @pytest.mark.django_db(transaction=True)
