@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from config.errors import ApplicationError
 from preuves.admin import ReadOnlyAdmin
 
+from .forms import NormalisedEmailField
 from .models import ApiToken, Invitation, Membership, Organisation, User
 from .services import SESSION_2FA_VERIFIED, buyer_create, invitation_create
 
@@ -46,7 +47,7 @@ class MembershipInline(admin.TabularInline):
 
 
 class StaffInvitationForm(forms.Form):
-    email = forms.EmailField(label="Adresse e-mail")
+    email = NormalisedEmailField(label="Adresse e-mail")
     role = forms.ChoiceField(label="Rôle")
 
     def __init__(self, *args, organisation: Organisation, **kwargs):

@@ -4,6 +4,20 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from dsfr.forms import DsfrBaseForm
 
+from .emails import normalise_email, validate_ascii_local_part
+
+
+class NormalisedEmailField(forms.EmailField):
+    """An address field that yields the normal form (comptes/emails.py): the validators
+    check the address that will be stored, looked up and mailed to, not the spelling typed
+    (a fullwidth address is valid once folded)."""
+
+    default_validators = [*forms.EmailField.default_validators, validate_ascii_local_part]
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalise_email(value) if value else value
+
 
 class PasswordPairMixin:
     """Two password fields checked against each other and Django's validators."""
@@ -47,7 +61,7 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
     last_name = forms.CharField(
         label="Nom", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
-    email = forms.EmailField(
+    email = NormalisedEmailField(
         label="Adresse e-mail professionnelle",
         help_text="Format attendu : nom@entreprise.fr. Un lien de confirmation y sera envoyé.",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
@@ -90,7 +104,7 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
 
 class LoginForm(DsfrBaseForm):
     # Named "username" so that django-axes counts failures per account.
-    username = forms.EmailField(
+    username = NormalisedEmailField(
         label=_("Adresse e-mail"),
         widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
     )
@@ -123,7 +137,9 @@ class TotpConfirmForm(DsfrBaseForm):
 
 
 class ResendVerificationForm(DsfrBaseForm):
-    email = forms.EmailField(label="Adresse e-mail", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = NormalisedEmailField(
+        label="Adresse e-mail", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
 
 
 class ProfileForm(DsfrBaseForm):
@@ -140,7 +156,7 @@ class RoleForm(DsfrBaseForm):
 
 
 class InvitationForm(RoleForm):
-    email = forms.EmailField(label="Adresse e-mail de la personne invitée")
+    email = NormalisedEmailField(label="Adresse e-mail de la personne invitée")
     field_order = ["email", "role"]
 
 

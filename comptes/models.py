@@ -6,10 +6,10 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.fields import CountryField
 
+from .emails import DatabaseNormalForm, normalise_email, validate_ascii_local_part
 from .identifiers import is_eu_country, normalise_siret, normalise_vat, validate_siret, validate_vat
 
 
@@ -17,10 +17,15 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str) -> User:
-        return self.get(email__iexact=username)
+        # Exact match on the normal form: the key django-axes counts failures under.
+        return self.get(email=normalise_email(username))
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        return normalise_email(email or "")
 
     def create_user(self, email: str, password: str | None = None, **extra) -> User:
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=self.normalize_email(email), **extra)
         user.set_password(password)
         user.full_clean(exclude=["password"])
         user.save(using=self._db)
@@ -37,7 +42,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person. Logs in with their e-mail address; belongs to organisations through
     memberships."""
 
-    email = models.EmailField("adresse e-mail", max_length=254, unique=True)
+    email = models.EmailField(
+        "adresse e-mail",
+        max_length=254,
+        unique=True,
+        validators=[validate_ascii_local_part],
+        error_messages={"unique": "Un compte existe déjà avec cette adresse e-mail."},
+    )
     first_name = models.CharField("prénom", max_length=150)
     last_name = models.CharField("nom", max_length=150)
     is_active = models.BooleanField("actif", default=True)
@@ -54,15 +65,26 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = "utilisateur"
         constraints = [
-            models.UniqueConstraint(
-                Lower("email"),
-                name="user_email_unique_ci",
-                violation_error_message="Un compte existe déjà avec cette adresse e-mail.",
+            # With `unique`, no two accounts share a normal form, whatever the spelling typed.
+            models.CheckConstraint(
+                condition=models.Q(email=DatabaseNormalForm("email")),
+                name="user_email_normal_form",
+                violation_error_message="L'adresse e-mail n'est pas enregistrée sous sa forme normalisée.",
             ),
         ]
 
     def __str__(self) -> str:
         return self.email
+
+    @classmethod
+    def normalize_username(cls, username: str) -> str:
+        return normalise_email(username) if isinstance(username, str) else username
+
+    def clean_fields(self, exclude=None) -> None:
+        # Validators, the unique check and the constraints all see the normal form.
+        if isinstance(self.email, str):
+            self.email = normalise_email(self.email)
+        super().clean_fields(exclude=exclude)
 
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
@@ -307,7 +329,7 @@ class Invitation(models.Model):
     only its SHA-256 is stored."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="invitations")
-    email = models.EmailField("adresse e-mail")
+    email = models.EmailField("adresse e-mail", validators=[validate_ascii_local_part])
     role = models.CharField("rôle", max_length=20, choices=Membership.Role.choices)
     token_hash = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
@@ -322,9 +344,21 @@ class Invitation(models.Model):
     class Meta:
         verbose_name = "invitation"
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=DatabaseNormalForm("email")),
+                name="invitation_email_normal_form",
+                violation_error_message="L'adresse e-mail n'est pas enregistrée sous sa forme normalisée.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organisation}"
+
+    def clean_fields(self, exclude=None) -> None:
+        if isinstance(self.email, str):
+            self.email = normalise_email(self.email)
+        super().clean_fields(exclude=exclude)
 
     @property
     def status_label(self) -> str:

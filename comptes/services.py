@@ -20,6 +20,7 @@ from config.errors import ApplicationError, full_clean_and_save
 from preuves import journal
 
 from . import ceremony, secrets, totp
+from .emails import normalise_email
 from .models import (
     ApiToken,
     CeremonyKey,
@@ -42,6 +43,21 @@ PENDING_LOGIN_MAX_AGE = 300
 # --- Registration and e-mail verification --------------------------------------------
 
 
+DUPLICATE_EMAIL_MESSAGE = (
+    "Un compte existe déjà avec cette adresse e-mail. Connectez-vous ou utilisez « Mot de passe oublié »."
+)
+
+
+def _user_create(user: User, *, message: str) -> None:
+    """Validate and save a new account. The unique index has the last word: an account
+    created meanwhile with the same normal form ends in the same French refusal."""
+    try:
+        with transaction.atomic():
+            full_clean_and_save(user)
+    except IntegrityError:
+        raise ApplicationError(message, code="duplicate_email") from None
+
+
 @transaction.atomic
 def company_register(
     *,
@@ -58,13 +74,9 @@ def company_register(
 ) -> User:
     """A company signs up: its first user becomes its administrator. The user must verify
     their e-mail address before they can log in."""
-    email = email.strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise ApplicationError(
-            "Un compte existe déjà avec cette adresse e-mail. Connectez-vous ou utilisez "
-            "« Mot de passe oublié ».",
-            code="duplicate_email",
-        )
+    email = normalise_email(email)
+    if User.objects.filter(email=email).exists():
+        raise ApplicationError(DUPLICATE_EMAIL_MESSAGE, code="duplicate_email")
     organisation = Organisation(
         kind=Organisation.Kind.COMPANY,
         name=organisation_name.strip(),
@@ -76,7 +88,7 @@ def company_register(
     full_clean_and_save(organisation)
     user = User(email=email, first_name=first_name.strip(), last_name=last_name.strip())
     user.set_password(password)
-    full_clean_and_save(user)
+    _user_create(user, message=DUPLICATE_EMAIL_MESSAGE)
     Membership.objects.create(user=user, organisation=organisation, role=Membership.Role.COMPANY_ADMIN)
     journal.record(
         "account.registered",
@@ -142,7 +154,7 @@ def email_verify(*, token: str) -> User:
 
 def email_verification_resend(*, email: str) -> None:
     """Always silent towards the caller: does not reveal whether an account exists."""
-    user = User.objects.filter(email__iexact=email.strip(), email_verified_at__isnull=True).first()
+    user = User.objects.filter(email=normalise_email(email), email_verified_at__isnull=True).first()
     if user is not None:
         email_verification_send(user=user)
 
@@ -153,10 +165,10 @@ def email_verification_resend(*, email: str) -> None:
 @transaction.atomic
 def password_reset_requested(*, email: str, request: HttpRequest | None = None) -> None:
     """Journaled whether or not the address is known; the page says the same either way."""
-    email = email.strip().lower()
+    email = normalise_email(email)
     journal.record(
         "auth.password_reset_requested",
-        target=User.objects.filter(email__iexact=email).first(),
+        target=User.objects.filter(email=email).first(),
         payload={"email": email, "ip": client_ip(request)},
     )
 
@@ -179,13 +191,17 @@ class LoginOutcome(enum.Enum):
 
 def login_password(*, request: HttpRequest, email: str, password: str) -> LoginOutcome:
     """First step. Wrong credentials, a locked account and an unverified e-mail each end in
-    an ApplicationError with its French message; the first two are journaled."""
-    email = email.strip().lower()
+    an ApplicationError with its French message; the first two are journaled.
+
+    The address is looked up by its normal form, and django-axes counts the failure under
+    that same form (AXES_USERNAME_CALLABLE): every spelling of one address shares one
+    counter, and a locked account refuses the right password whatever the spelling."""
+    email = normalise_email(email)
     user = authenticate(request, username=email, password=password)
     if user is None:
         locked = bool(getattr(request, "axes_locked_out", False))
         with transaction.atomic():
-            known = User.objects.filter(email__iexact=email).first()
+            known = User.objects.filter(email=email).first()
             journal.record(
                 "auth.lockout" if locked else "auth.login_failed",
                 target=known,
@@ -420,7 +436,9 @@ def totp_disable(*, user: User) -> None:
 @transaction.atomic
 def profile_update(*, user: User, first_name: str, last_name: str) -> User:
     user.first_name, user.last_name = first_name.strip(), last_name.strip()
-    full_clean_and_save(user)
+    # The address is not edited here: an account from before the ASCII rule on local parts
+    # (docs/accounts.md) keeps a profile it can update.
+    full_clean_and_save(user, exclude=["email"])
     journal.record("account.profile_updated", actor=user, target=user)
     return user
 
@@ -465,19 +483,19 @@ def invitation_create(
     """Invite someone by e-mail. Returns the invitation and its secret token, which is sent
     by e-mail and never stored in clear. Organisation admins invite into their organisation;
     platform staff invite into any (that is how a new buyer gets its first administrator)."""
-    email = email.strip().lower()
+    email = normalise_email(email)
     with transaction.atomic():
         if not invited_by.is_staff:
             _require_admin(organisation=organisation, user=invited_by)
         _require_role_allowed(organisation=organisation, role=role)
-        if Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
+        if Membership.objects.filter(organisation=organisation, user__email=email).exists():
             raise ApplicationError("Cette personne est déjà membre de l'organisation.", code="already_member")
         # A new invitation to the same address replaces the pending one.
-        Invitation.objects.pending().filter(organisation=organisation, email__iexact=email).update(
+        Invitation.objects.pending().filter(organisation=organisation, email=email).update(
             revoked_at=timezone.now()
         )
         token = secrets.new_url_token()
-        invitation = Invitation.objects.create(
+        invitation = Invitation(
             organisation=organisation,
             email=email,
             role=role,
@@ -485,6 +503,7 @@ def invitation_create(
             invited_by=invited_by,
             expires_at=timezone.now() + settings.INVITATION_VALIDITY,
         )
+        full_clean_and_save(invitation)
         journal.record(
             "invitation.created",
             actor=invited_by,
@@ -537,7 +556,7 @@ def invitation_from_token(token: str) -> Invitation:
 def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = invitation_from_token(token)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.email.lower() != user.email.lower():
+    if invitation.email != user.email:  # both stored in normal form
         raise ApplicationError(
             f"Cette invitation est adressée à {invitation.email} : connectez-vous avec ce compte.",
             code="wrong_account",
@@ -572,11 +591,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
 @transaction.atomic
 def invitation_accept_new_account(*, token: str, first_name: str, last_name: str, password: str) -> User:
     invitation = invitation_from_token(token)
-    if User.objects.filter(email__iexact=invitation.email).exists():
-        raise ApplicationError(
-            "Un compte existe déjà avec cette adresse : connectez-vous pour accepter l'invitation.",
-            code="duplicate_email",
-        )
+    message = "Un compte existe déjà avec cette adresse : connectez-vous pour accepter l'invitation."
+    if User.objects.filter(email=invitation.email).exists():
+        raise ApplicationError(message, code="duplicate_email")
     user = User(
         email=invitation.email,
         first_name=first_name.strip(),
@@ -584,7 +601,7 @@ def invitation_accept_new_account(*, token: str, first_name: str, last_name: str
         email_verified_at=timezone.now(),
     )
     user.set_password(password)
-    full_clean_and_save(user)
+    _user_create(user, message=message)
     journal.record("account.registered", actor=user, target=user, payload={"via": "invitation"})
     invitation_accept(token=token, user=user)
     return user

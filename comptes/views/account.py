@@ -25,7 +25,7 @@ def account(request):
         "recovery_left": user.recovery_codes.filter(used_at__isnull=True).count(),
         "two_factor_required": user.requires_two_factor(),
         "pending_invitations": Invitation.objects.pending()
-        .filter(email__iexact=user.email)
+        .filter(email=user.email)
         .select_related("organisation"),
         "new_token": request.session.pop("new_api_token", None),
         "is_commission_member": user.memberships.filter(role="commission_member").exists(),

@@ -133,9 +133,9 @@ def invitation(request, token: str):
         return render(
             request,
             "comptes/invitation.html",
-            {"invitation": invitation, "wrong_account": user.email.lower() != invitation.email.lower()},
+            {"invitation": invitation, "wrong_account": user.email != invitation.email},
         )
-    has_account = User.objects.filter(email__iexact=invitation.email).exists()
+    has_account = User.objects.filter(email=invitation.email).exists()
     form = InvitationAccountForm(request.POST or None) if not has_account else None
     status = 200
     if form is not None and request.method == "POST":

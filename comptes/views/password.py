@@ -1,5 +1,6 @@
 """Password reset ("Mot de passe oublié") on Django's views, with DSFR forms and journaling."""
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
@@ -8,10 +9,27 @@ from django.urls import reverse_lazy
 from dsfr.forms import DsfrBaseForm
 
 from .. import services
+from ..emails import normalise_email
+from ..forms import NormalisedEmailField
+from ..models import User
 
 
 class PasswordResetRequestForm(auth_forms.PasswordResetForm, DsfrBaseForm):
-    pass
+    email = NormalisedEmailField(
+        label="Adresse e-mail",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def get_users(self, email):
+        """The account whose address has this normal form (Django's form matches with
+        `iexact`, which is `UPPER()` on PostgreSQL and ASCII-only on SQLite). The message
+        goes to the stored address, never to the spelling typed."""
+        return (
+            user
+            for user in User.objects.filter(email=normalise_email(email), is_active=True)
+            if user.has_usable_password()
+        )
 
 
 class NewPasswordForm(auth_forms.SetPasswordForm, DsfrBaseForm):

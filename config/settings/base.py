@@ -131,6 +131,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = ["username"]
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_USERNAME_FORM_FIELD = "username"
+# Failures counted under the address's normal form, the key the account is looked up with:
+# every spelling of one address (case, ſ, Kelvin sign, fullwidth…) shares one counter.
+AXES_USERNAME_CALLABLE = "comptes.emails.lockout_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "comptes.views.auth.lockout_response"
 AXES_VERBOSE = False

@@ -5,7 +5,7 @@ from django.urls import reverse
 from comptes.models import Organisation
 from preuves.models import JournalEntry
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers import login_as
+from tests.helpers import login_as, text
 
 pytestmark = pytest.mark.django_db
 ADMIN = "/" + settings.ADMIN_URL
@@ -86,6 +86,36 @@ def test_staff_invites_first_administrator_of_a_new_buyer(client, django_capture
     assert (invitation.organisation, invitation.role, invitation.invited_by) == (buyer, "buyer_admin", staff)
     assert mail.outbox[0].to == ["dgs@commune.fr"]
     assert JournalEntry.objects.get(action="invitation.created").actor_id == staff.pk
+
+
+def test_staff_invitation_takes_the_normal_form_and_refuses_a_member(
+    client, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from comptes.models import Invitation
+    from tests.factories import MembershipFactory, OrganisationFactory
+
+    from .spellings import ADDRESS, VARIANTS
+
+    staff = UserFactory(staff=True, totp=True)
+    buyer, member_of = OrganisationFactory(buyer=True), OrganisationFactory(buyer=True)
+    MembershipFactory(organisation=member_of, user__email=ADDRESS, role="buyer_agent")
+    login_as(client, staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:comptes_organisation_invite", args=[buyer.pk]),
+            {"email": VARIANTS["fullwidth"], "role": "buyer_admin"},
+        )
+    assert Invitation.objects.get().email == ADDRESS
+    assert mail.outbox[0].to == [ADDRESS]
+    response = client.post(
+        reverse("admin:comptes_organisation_invite", args=[member_of.pk]),
+        {"email": VARIANTS["kelvin"], "role": "buyer_admin"},
+    )
+    assert response.status_code == 200
+    assert "Cette personne est déjà membre de l'organisation." in text(response)
+    assert Invitation.objects.count() == 1
 
 
 def test_demo_refused_outside_local_settings(settings):

@@ -1,6 +1,8 @@
 import time
 
 import pytest
+from axes.models import AccessAttempt
+from django.contrib.auth import authenticate
 from django.urls import reverse
 
 from comptes.models import TOTPDevice
@@ -8,6 +10,8 @@ from comptes.services import SESSION_2FA_VERIFIED
 from preuves.models import JournalEntry
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.helpers import login_as, text, totp_code
+
+from .spellings import ADDRESS, SPELLINGS, VARIANTS
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +61,82 @@ def test_lockout_after_repeated_failures(client, settings):
     assert "ce compte est verrouillé pendant 15 minutes" in text(response)
     assert "_auth_user_id" not in client.session
     assert JournalEntry.objects.filter(action="auth.lockout").exists()
+
+
+# --- One counter per account, whatever the spelling of its address ----------------------
+
+
+@pytest.fixture
+def commission_member(db):
+    """An account whose right password leads to the code step (a commission member)."""
+    return MembershipFactory(commission_member=True, user__email=ADDRESS, user__totp=True).user
+
+
+def login(client, email, password=PASSWORD):
+    return client.post(reverse("comptes:login"), {"username": email, "password": password})
+
+
+def assert_locked_out(client, response):
+    assert response.status_code == 429
+    assert "ce compte est verrouillé pendant 15 minutes" in text(response)
+    assert "pending_login" not in client.session  # the code step is out of reach
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_every_spelling_of_the_address_reaches_the_same_account(client, commission_member, spelling):
+    response = login(client, spelling)
+    assert response.url == reverse("comptes:login_code")
+    assert client.session["pending_login"]["user_id"] == commission_member.pk
+
+
+@pytest.mark.parametrize("failing", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_failures_in_one_spelling_lock_every_spelling(client, settings, commission_member, failing):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert login(client, failing, "mauvais").status_code == 401
+    assert login(client, failing, "mauvais").status_code == 429  # the fifth failure locks
+    # The right password is refused in every spelling, as stored or not.
+    for spelling in SPELLINGS.values():
+        assert_locked_out(client, login(client, spelling))
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == [ADDRESS]
+
+
+def test_spellings_share_one_counter(client, settings, commission_member):
+    """No spelling brings fresh attempts: one failure in each of five spellings locks."""
+    spellings = list(SPELLINGS.values())[: settings.AXES_FAILURE_LIMIT]
+    assert len(set(spellings)) == settings.AXES_FAILURE_LIMIT
+    for spelling in spellings[:-1]:
+        assert login(client, spelling, "mauvais").status_code == 401
+    assert login(client, spellings[-1], "mauvais").status_code == 429
+    for spelling in SPELLINGS.values():
+        assert_locked_out(client, login(client, spelling))
+    # The journal names the account and its stored address for every attempt.
+    entries = JournalEntry.objects.filter(action__in=["auth.login_failed", "auth.lockout"])
+    assert {(e.target_id, e.payload["email"]) for e in entries} == {(str(commission_member.pk), ADDRESS)}
+
+
+def test_authentication_counts_under_the_normal_form_whoever_calls_it(rf, settings, commission_member):
+    """Below the login page (which normalises first): django-axes keys its counter, and the
+    backend its lookup, on the normal form of whatever spelling they are handed."""
+    spellings = list(VARIANTS.values())[: settings.AXES_FAILURE_LIMIT]
+    for spelling in spellings:
+        request = rf.post(reverse("comptes:login"), {"username": spelling})
+        assert authenticate(request, username=spelling, password="mauvais") is None
+    assert list(AccessAttempt.objects.values_list("username", "failures_since_start")) == [
+        (ADDRESS, settings.AXES_FAILURE_LIMIT)
+    ]
+    request = rf.post(reverse("comptes:login"), {"username": ADDRESS})
+    assert authenticate(request, username=ADDRESS, password=PASSWORD) is None
+    assert request.axes_locked_out
+
+
+def test_a_look_alike_outside_the_normal_form_reaches_nothing(client, commission_member):
+    """The dotless ı is not folded to i (it is another letter), yet PostgreSQL's UPPER() maps
+    it to I: such an address is refused before any lookup, never matched to the account."""
+    response = login(client, ADDRESS.replace("commission", "commıssion"))
+    assert response.status_code == 400
+    assert "ne contient ni lettre accentuée ni caractère non latin" in text(response)
+    assert "pending_login" not in client.session
 
 
 def test_second_factor_required_when_enrolled(client):

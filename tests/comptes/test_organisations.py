@@ -11,6 +11,8 @@ from preuves.models import JournalEntry
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers import login_as, text
 
+from .spellings import ADDRESS, VARIANTS
+
 pytestmark = pytest.mark.django_db
 
 
@@ -121,6 +123,54 @@ def test_buyer_admin_invites_commission_member_existing_user(client, buyer_admin
     # Joining a buyer makes the second factor mandatory: the session is confined to enrolment.
     response = client.get(reverse("comptes:account"))
     assert response.url == reverse("comptes:totp_enrol")
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_invitation_of_any_spelling_of_a_member_is_refused(client, company_admin, invite, spelling):
+    MembershipFactory(organisation=company_admin.organisation, user__email=ADDRESS)
+    login_as(client, company_admin.user)
+    response = invite(company_admin.organisation, spelling, "company_member")
+    assert "Cette personne est déjà membre de l'organisation." in text(response)
+    assert not Invitation.objects.exists()
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_invitation_in_any_spelling_goes_to_the_account_of_its_normal_form(
+    client, company_admin, invite, spelling
+):
+    existing = UserFactory(email=ADDRESS)
+    login_as(client, company_admin.user)
+    invite(company_admin.organisation, spelling, "company_member")
+    assert Invitation.objects.get().email == ADDRESS
+    assert mail.outbox[-1].to == [ADDRESS]
+    path = invitation_path()
+    client.post(reverse("comptes:logout"))
+    # No account can be created from it: the address has one; it asks to log in instead.
+    page = client.get(path)
+    assert page.context["has_account"]
+    assert page.context["form"] is None
+    login_as(client, existing)
+    assert client.post(path, {"action": "accept"}).status_code == 302
+    assert Membership.objects.filter(user=existing, organisation=company_admin.organisation).exists()
+
+
+def test_account_from_an_invitation_is_refused_once_its_normal_form_exists(company_admin):
+    from comptes.services import invitation_accept_new_account, invitation_create
+    from config.errors import ApplicationError
+
+    _, token = invitation_create(
+        organisation=company_admin.organisation,
+        email=VARIANTS["long_s"],
+        role="company_member",
+        invited_by=company_admin.user,
+    )
+    UserFactory(email=ADDRESS)  # registered meanwhile, in another spelling
+    with pytest.raises(ApplicationError, match="Un compte existe déjà avec cette adresse"):
+        invitation_accept_new_account(
+            token=token, first_name="Camille", last_name="Petit", password="un-mot-de-passe-solide"
+        )
+    assert not Membership.objects.filter(user__email=ADDRESS).exists()
 
 
 def test_company_cannot_invite_buyer_roles(client, company_admin, invite):

@@ -8,6 +8,8 @@ from preuves.models import JournalEntry
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import text
 
+from .spellings import ADDRESS, VARIANTS
+
 pytestmark = pytest.mark.django_db
 NEW = "un-nouveau-mot-de-passe-solide"
 
@@ -50,3 +52,20 @@ def test_link_works_once(client):
     assert "Ce lien n'est plus valable" in text(response)
     user.refresh_from_db()
     assert not user.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_reset_in_any_spelling_mails_the_stored_address_and_lifts_the_lockout(client, settings, spelling):
+    user = UserFactory(email=ADDRESS)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("comptes:login"), {"username": spelling, "password": "mauvais"})
+    assert (
+        client.post(reverse("comptes:login"), {"username": ADDRESS, "password": PASSWORD}).status_code == 429
+    )
+    client.post(reverse("comptes:password_reset"), {"email": spelling})
+    assert mail.outbox[-1].to == [ADDRESS]
+    confirm = client.get(reset_link(), follow=True)
+    client.post(confirm.redirect_chain[-1][0], {"new_password1": NEW, "new_password2": NEW})
+    response = client.post(reverse("comptes:login"), {"username": spelling, "password": NEW})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)

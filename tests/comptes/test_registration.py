@@ -1,13 +1,18 @@
 import re
+import threading
+import time
 
 import pytest
 from django.core import mail
+from django.db import connection, connections, transaction
 from django.urls import reverse
 
 from comptes.models import Membership, Organisation, User
 from preuves.models import JournalEntry
 from tests.factories import OrganisationFactory, UserFactory
 from tests.helpers import text
+
+from .spellings import ADDRESS, VARIANTS
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +124,84 @@ def test_duplicate_email_is_refused_case_insensitively(client, register):
     assert response.status_code == 400
     assert "Un compte existe déjà avec cette adresse e-mail" in text(response)
     assert User.objects.count() == 1
+    assert not Organisation.objects.exists()
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_registration_of_any_spelling_of_an_existing_address_is_refused(client, register, spelling):
+    UserFactory(email=ADDRESS)
+    response = register(email=spelling)
+    assert response.status_code == 400
+    assert "Un compte existe déjà avec cette adresse e-mail" in text(response)
+    assert User.objects.count() == 1
+    assert not Organisation.objects.exists()
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("spelling", VARIANTS.values(), ids=VARIANTS.keys())
+def test_registration_stores_and_mails_to_the_normal_form(client, register, spelling):
+    """The confirmation goes to the normal form, not to the spelling typed: following the
+    link proves control of the address stored."""
+    register(email=spelling)
+    assert User.objects.get().email == ADDRESS
+    assert mail.outbox[0].to == [ADDRESS]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_registrations_racing_for_one_normal_form_end_in_the_french_refusal():
+    """The check before writing cannot see an account still being created: the unique index
+    decides, and the loser gets the same French refusal, not an error page."""
+    if connection.vendor != "postgresql":
+        pytest.skip("an insert waiting on another's uncommitted row: needs PostgreSQL, as in CI")
+    from comptes.services import company_register
+    from config.errors import ApplicationError
+
+    created, release, outcome = threading.Event(), threading.Event(), {}
+
+    def first():  # creates the account and holds its transaction open
+        with transaction.atomic():
+            UserFactory(email=ADDRESS)
+            created.set()
+            release.wait(60)
+        connections.close_all()
+
+    def second():
+        try:
+            company_register(
+                email=VARIANTS["long_s"],
+                password=FORM["password1"],
+                first_name="Gaëlle",
+                last_name="Bernard",
+                organisation_name="Bernard Menuiserie",
+                siret=FORM["siret"],
+            )
+        except ApplicationError as exc:
+            outcome["refused"] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert created.wait(60)
+    threads[1].start()
+    # Once the second registration waits on the first's row in the unique index, let go.
+    for _ in range(600):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ['INSERT INTO "comptes_user"%'],
+            )
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the second registration never waited on the first")
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert outcome["refused"].code == "duplicate_email"
+    assert "Un compte existe déjà avec cette adresse e-mail" in outcome["refused"].message
+    assert list(User.objects.values_list("email", flat=True)) == [ADDRESS]
     assert not Organisation.objects.exists()
 
 
