@@ -100,9 +100,9 @@ def _catalog_append_only(cursor) -> set[str]:
         JOIN pg_class c ON c.oid = t.tgrelid
         JOIN pg_proc p ON p.oid = t.tgfoid
         WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace
-          AND p.proname LIKE %s
+          AND right(p.proname, %s) = %s
         """,
-        [f"%{APPEND_ONLY_FUNCTION_SUFFIX}"],
+        [len(APPEND_ONLY_FUNCTION_SUFFIX), APPEND_ONLY_FUNCTION_SUFFIX],
     )
     return {name for (name,) in cursor.fetchall()}
 
@@ -193,15 +193,21 @@ def grant(connection: BaseDatabaseWrapper, role: str) -> Plan:
         cursor.execute("SELECT current_database()")
         (database,) = cursor.fetchone()
         cursor.execute(f"REVOKE CREATE ON DATABASE {_quote(connection, database)} FROM {quoted}")
-        # Objects that later migrations create (as this same owner) start as SELECT, INSERT:
-        # the next grant classifies them.
+        # Objects that later migrations create (as the journal's owner, whoever runs this)
+        # start as SELECT, INSERT: the next grant classifies them.
+        cursor.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = %s "
+            "AND relnamespace = current_schema()::regnamespace",
+            [JournalEntry._meta.db_table],
+        )
+        owner = _quote(connection, cursor.fetchone()[0])
         for statement in (
             f"REVOKE ALL ON TABLES FROM {quoted}",
             f"GRANT SELECT, INSERT ON TABLES TO {quoted}",
             f"REVOKE ALL ON SEQUENCES FROM {quoted}",
             f"GRANT USAGE, SELECT ON SEQUENCES TO {quoted}",
         ):
-            cursor.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {qschema} {statement}")
+            cursor.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {qschema} {statement}")
         left = problems(connection, role, plan_=result)
         if left:
             raise RoleError("; ".join(problem.message for problem in left))
@@ -338,7 +344,7 @@ def _held(cursor, role: str, table: str, privileges: tuple[str, ...]) -> list[st
 
 def _owned(cursor, role: str) -> list[str]:
     """Objects of the current database owned by `role` or by a role it belongs to: the
-    database itself, the schema, relations, functions and types of the schema."""
+    database itself, the schema, and the relations and functions of the schema."""
     cursor.execute(
         """
         SELECT 'la base ' || d.datname FROM pg_database d
@@ -359,7 +365,10 @@ def _owned(cursor, role: str) -> list[str]:
         """,
         {"role": role},
     )
-    return [name for (name,) in cursor.fetchall()]
+    names = [name for (name,) in cursor.fetchall()]
+    # The append-only tables first: they are what the message is about.
+    first = [name for name in names if name in declared_append_only()]
+    return [*first, *(name for name in names if name not in first)]
 
 
 def reassign(connection: BaseDatabaseWrapper, owner: str) -> list[str]:
