@@ -9,7 +9,7 @@
 #                                      (DATABASE_OWNER_URL), e.g. `owner database_roles check`
 #   entrypoint.sh COMMAND…             run COMMAND (default: gunicorn, see the Dockerfile)
 #
-# Two database roles (docs/deploy.md, « Rôles de la base de données »): DATABASE_OWNER_URL
+# Two database roles (docs/deploy.md, "Database roles"): DATABASE_OWNER_URL
 # owns the tables and is used here for migrate and `database_roles grant` only;
 # DATABASE_URL is the runtime role of web, worker and beat, which owns nothing. Before
 # gunicorn or celery starts, DATABASE_ROLE_CHECK says what to do if DATABASE_URL's role could

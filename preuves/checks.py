@@ -49,7 +49,7 @@ def database_role(app_configs, databases=None, **kwargs):
                     f"l'historique : {' ; '.join(problem.message for problem in problems)}.",
                     hint="Migrez avec le rôle propriétaire, puis lancez « manage.py database_roles grant "
                     "RÔLE_D_EXÉCUTION » et faites se connecter web, worker et beat avec ce rôle "
-                    "(docs/deploy.md, « Rôles de la base de données »).",
+                    "(docs/deploy.md, section « Database roles »).",
                     id="preuves.W002",
                 )
             )

@@ -9,7 +9,7 @@
 #                          the migrate service runs after every migrate
 #
 # POSTGRES_USER stays the cluster's superuser, for administration only (docs/deploy.md,
-# « Rôles de la base de données »). Passwords are passed as psql variables, never in a
+# "Database roles"). Passwords are passed as psql variables, never in a
 # command line.
 set -euo pipefail
 

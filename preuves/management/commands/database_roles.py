@@ -1,5 +1,5 @@
 """`manage.py database_roles`: the owner and runtime roles of the PostgreSQL database
-(preuves/database_roles.py, docs/deploy.md « Rôles de la base de données »)."""
+(preuves/database_roles.py, docs/deploy.md, "Database roles")."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
