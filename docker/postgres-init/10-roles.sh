@@ -32,8 +32,9 @@ CREATE ROLE :"runtime" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION N
     PASSWORD :'runtime_password';
 -- The owner owns the database, hence (PostgreSQL 15 and later) the public schema.
 ALTER DATABASE :"database" OWNER TO :"owner";
+-- Nobody else may connect; the runtime role may connect, not even create temporary tables.
 REVOKE ALL ON DATABASE :"database" FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE :"database" TO :"runtime";
+GRANT CONNECT ON DATABASE :"database" TO :"runtime";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO :"runtime";
 SQL
