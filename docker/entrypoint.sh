@@ -6,7 +6,7 @@
 #                                      (the compose stack's one-shot `migrate` service)
 #   entrypoint.sh manage ARGS…         python manage.py ARGS… (createsuperuser, journal verify…)
 #   entrypoint.sh owner ARGS…          python manage.py ARGS… connected as the owner role
-#                                      (DATABASE_OWNER_URL), e.g. `owner database_roles check`
+#                                      (DATABASE_OWNER_URL), e.g. `owner database_roles grant ROLE`
 #   entrypoint.sh COMMAND…             run COMMAND (default: gunicorn, see the Dockerfile)
 #
 # Two database roles (docs/deploy.md, "Database roles"): DATABASE_OWNER_URL

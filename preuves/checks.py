@@ -2,6 +2,9 @@
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.db import DatabaseError, connections
+
+from . import database_roles
 
 
 @register(Tags.security, deploy=True)
@@ -23,10 +26,6 @@ def external_tsa(app_configs, **kwargs):
 def database_role(app_configs, databases=None, **kwargs):
     """`check --deploy --database default` (docker/entrypoint.sh runs it before web, worker
     and beat start): the application must not connect as a role that could rewrite history."""
-    from django.db import DatabaseError, connections
-
-    from . import database_roles
-
     found = []
     for alias in databases or ():
         connection = connections[alias]
