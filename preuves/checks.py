@@ -2,6 +2,9 @@
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.db import DatabaseError, connections
+
+from . import database_roles
 
 
 @register(Tags.security, deploy=True)
@@ -50,6 +53,39 @@ def witnesses(app_configs, **kwargs):
             "autre que les reçus des soumissionnaires.",
             hint="Faites témoigner une autre instance (manage.py preuves witness) et déclarez sa clé dans "
             "PREUVES_WITNESSES (docs/verifier.md).",
-            id="preuves.W002",
+            id="preuves.W003",
         )
     ]
+
+
+@register(Tags.database, Tags.security, deploy=True)
+def database_role(app_configs, databases=None, **kwargs):
+    """`check --deploy --database default` (docker/entrypoint.sh runs it before web, worker
+    and beat start): the application must not connect as a role that could rewrite history."""
+    found = []
+    for alias in databases or ():
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        try:
+            problems = database_roles.problems(connection)
+        except DatabaseError as exc:
+            found.append(
+                Warning(
+                    f"Rôle de la base « {alias} » invérifiable : {exc}",
+                    id="preuves.W002",
+                )
+            )
+            continue
+        if problems:
+            found.append(
+                Warning(
+                    f"L'application se connecte à la base « {alias} » avec un rôle qui peut réécrire "
+                    f"l'historique : {' ; '.join(problem.message for problem in problems)}.",
+                    hint="Migrez avec le rôle propriétaire, puis lancez « manage.py database_roles grant "
+                    "RÔLE_D_EXÉCUTION » et faites se connecter web, worker et beat avec ce rôle "
+                    "(docs/deploy.md, section « Database roles »).",
+                    id="preuves.W002",
+                )
+            )
+    return found

@@ -55,7 +55,7 @@ def _witness_vkey() -> str:
 def test_check_deploy_asks_for_witnesses_and_refuses_malformed_keys():
     common = {"SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "marches.example.fr"}
     result = run(["manage.py", "check", "--deploy"], **common)
-    assert "preuves.W002" in result.stderr + result.stdout
+    assert "preuves.W003" in result.stderr + result.stdout
     vkey = _witness_vkey()
     broken = vkey[:-4] + ("AAAA" if not vkey.endswith("AAAA") else "BBBB")
     result = run(["manage.py", "check"], **common, PREUVES_WITNESSES=f"{vkey},{broken}")
