@@ -22,6 +22,7 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def setup_django() -> None:
             "DATABASE_URL doit désigner une base PostgreSQL (par exemple "
             "postgres://postgres@127.0.0.1:5432/profil_bench_proofs) : la mesure porte sur PostgreSQL."
         )
+    # One key folder per benchmark database, kept between runs: a re-run verifies the
+    # checkpoints an earlier run signed, with the same log key.
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+    os.environ.setdefault(
+        "PREUVES_KEY_DIR", str(Path(tempfile.gettempdir()) / f"profil-bench-cles-{database}")
+    )
     common.configure_environment()
     import django
 
