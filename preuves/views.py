@@ -225,12 +225,20 @@ def witness_add_checkpoint(request: HttpRequest) -> HttpResponse:
 def index(request: HttpRequest) -> HttpResponse:
     head = log.current_head()
     material = keys.material()
+    latest = Checkpoint.objects.select_related("timestamp").order_by("-size").first()
+    cosigned = set(latest.cosignatures.values_list("witness", "key_id")) if latest else set()
+    witnesses = [
+        {"name": w.name, "vkey": w.vkey, "cosigned": (w.name, w.key_id.hex()) in cosigned}
+        for w in witness.configured_witnesses()
+    ]
     return render(
         request,
         "preuves/index.html",
         {
             "head": head,
-            "latest": Checkpoint.objects.select_related("timestamp").order_by("-size").first(),
+            "latest": latest,
+            "witnesses": witnesses,
+            "site_url": settings.SITE_URL,
             "log_fingerprint": material.log_key_fingerprint,
             "origin": settings.PREUVES_LOG_ORIGIN,
             "external_tsa": bool(settings.TSA_URL),

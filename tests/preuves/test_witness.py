@@ -225,3 +225,9 @@ def test_the_log_takes_only_configured_witnesses(db, client, settings):
     published = client.get("/preuves/log/checkpoint").json()
     assert published["cosignatures"] == [line.strip()]
     assert verifier.verify_cosignatures(verifier.parse_checkpoint(published), [witness.own_witness()], 1)
+    page = client.get("/preuves/").content.decode()
+    assert f"<code>{witness.own_witness().name}</code>" in page
+    assert "a contresigné le dernier point de contrôle" in page
+    log.append("test", {"n": 9})
+    log.checkpoint()
+    assert "n'a pas encore contresigné le dernier point de contrôle" in client.get("/preuves/").content.decode()
