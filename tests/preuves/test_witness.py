@@ -230,4 +230,5 @@ def test_the_log_takes_only_configured_witnesses(db, client, settings):
     assert "a contresigné le dernier point de contrôle" in page
     log.append("test", {"n": 9})
     log.checkpoint()
-    assert "n'a pas encore contresigné le dernier point de contrôle" in client.get("/preuves/").content.decode()
+    page = client.get("/preuves/").content.decode()
+    assert "n'a pas encore contresigné le dernier point de contrôle" in page
