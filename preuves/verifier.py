@@ -13,7 +13,9 @@ module the single definition of the formats:
 - checkpoints: a C2SP tlog-checkpoint body inside a C2SP signed note, signed with Ed25519;
 - timestamps: RFC 3161 tokens (CMS SignedData, RFC 5652), read with the small DER reader
   below rather than an ASN.1 library, so that there is nothing else to install or to trust;
-- the JSON proof bundle, checkpoint and consistency-proof files.
+- the JSON proof bundle, checkpoint and consistency-proof files;
+- deposit leaves, which publish only a commitment to the deposit's facts: the commitment,
+  its opening (in the receipt) and the check of the deposits listed for a consultation.
 
 Code in English; every message is read by a person, so it is in French.
 """
