@@ -1751,18 +1751,31 @@ def _leaf_contents(leaves: Any) -> dict[int, dict]:
     return contents
 
 
-def verify_deposit_set(*, consultation: int, tag_key: bytes, listed: Any, leaves: Any) -> Report:
+def verify_deposit_set(
+    *,
+    consultation: int,
+    tag_key: bytes,
+    listed: Any,
+    leaves: Any,
+    checkpoint: dict | None = None,
+    log_key: Ed25519PublicKey | None = None,
+) -> Report:
     """After the opening: check that the deposits the opening minutes list for `consultation`
     — each as {"log_index": N, "opening": {…}} — are exactly those the log holds for it.
 
     `tag_key` is the consultation's key, published with the minutes; `leaves` are the log's
-    leaves (as /preuves/log/leaves gives them) from the first deposit of the consultation to
-    at least the last. Every listed opening must open the commitment at its index, with the
-    consultation's id, and every leaf whose tag the key gives must be listed: a deposit the
-    platform kept out of the minutes is found. Never raises on bad input."""
+    leaves as /preuves/log/leaves gives them. Every listed opening must open the commitment
+    at its index, with the consultation's id, and every leaf whose tag the key gives must be
+    listed: a deposit the platform kept out of the minutes is found. With `checkpoint` and
+    `log_key`, the leaves must be the whole tree that checkpoint signs, so that none was
+    held back. Never raises on bad input."""
     report = Report()
     run = _Checks(report)
-    run.run("Feuilles du journal", lambda: _logged(consultation, tag_key, leaves, report))
+    needs: tuple[str, ...] = ()
+    if checkpoint is not None or log_key is not None:
+        run.run("Arbre complet", lambda: _whole_tree(leaves, checkpoint, log_key, report))
+        needs = ("Arbre complet",)
+    run.run("Feuilles du journal", lambda *_: _logged(consultation, tag_key, leaves, report), *needs)
     run.run(
         "Plis listés", lambda logged: _listed(consultation, listed, logged, report), "Feuilles du journal"
     )
@@ -1770,6 +1783,41 @@ def verify_deposit_set(*, consultation: int, tag_key: bytes, listed: Any, leaves
         "Même ensemble", lambda logged, found: _same_set(logged, found), "Feuilles du journal", "Plis listés"
     )
     return report
+
+
+def _tree_root(hashes: Sequence[bytes]) -> bytes:
+    """MTH of RFC 9162 §2.1.1 over leaf hashes."""
+    if not hashes:
+        return EMPTY_ROOT
+    if len(hashes) == 1:
+        return hashes[0]
+    split = 1
+    while split * 2 < len(hashes):
+        split *= 2
+    return node_hash(_tree_root(hashes[:split]), _tree_root(hashes[split:]))
+
+
+def _whole_tree(
+    leaves: Any, checkpoint: dict | None, log_key: Ed25519PublicKey | None, report: Report
+) -> tuple[bool, str]:
+    if checkpoint is None or log_key is None:
+        raise VerificationError("le point de contrôle et la clé du journal vont ensemble")
+    point = verify_checkpoint(checkpoint, log_key)
+    contents = _leaf_contents(leaves)
+    if sorted(contents) != list(range(point.size)):
+        raise VerificationError(
+            f"le point de contrôle signe un arbre de {count(point.size, 'feuille')} : il faut les feuilles "
+            f"0 à {point.size - 1}, toutes, et elles seules ({count(len(contents), 'feuille')} données)"
+        )
+    datas = {_get(item, "index", int): _b64(_get(item, "data", str), "données") for item in leaves}
+    root = _tree_root([leaf_hash(datas[index]) for index in range(point.size)])
+    if root != point.root:
+        raise VerificationError(
+            f"les feuilles données mènent à la racine {_short(root)}, le point de contrôle signe "
+            f"{_short(point.root)}"
+        )
+    report.facts.update(tree_size=point.size, root_hash=point.root.hex())
+    return True, f"les {count(point.size, 'feuille')} mènent à la racine signée {_short(point.root)}"
 
 
 def _logged(consultation: int, tag_key: bytes, leaves: Any, report: Report) -> tuple[dict[int, dict], str]:

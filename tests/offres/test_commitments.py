@@ -185,6 +185,16 @@ def test_the_opening_minutes_can_list_the_deposits_and_anyone_compares_them_with
 
     report = check(listed)
     assert report.ok, report.first_failure
+    # The leaves read from the public log are the whole tree its signed checkpoint covers.
+    whole = verifier.verify_deposit_set(
+        consultation=first.pk,
+        tag_key=commitments.tag_key(first.pk),
+        listed=listed,
+        leaves=leaves,
+        checkpoint=preuves_log.checkpoint_json(preuves_log.checkpoint()),
+        log_key=keys.material().log_key.public_key(),
+    )
+    assert whole.ok, whole.first_failure
     assert report.facts["deposits_logged"] == report.facts["deposits_listed"] == 4
     assert check(commitments.openings(second), second).ok
 

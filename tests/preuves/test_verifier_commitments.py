@@ -15,10 +15,21 @@ import json
 import re
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from preuves import verifier
 
-from .test_verifier import Proof, b64, canonical, pki, proof, public_pem, run_script  # noqa: F401 (fixtures)
+from .test_verifier import (  # noqa: F401 (pki and proof are fixtures)
+    Proof,
+    Tree,
+    b64,
+    canonical,
+    pki,
+    proof,
+    public_pem,
+    run_script,
+    sign_checkpoint,
+)
 
 NONCE = bytes(range(32))
 KEY = b"cle de la consultation 42 ......"
@@ -467,3 +478,58 @@ def test_another_key_finds_another_consultation(log):
         assert not verifier.verify_deposit_set(
             consultation=42, tag_key=KEY, listed=nonsense, leaves=leaves
         ).ok
+
+
+LOG_KEY = ed25519.Ed25519PrivateKey.generate()
+
+
+def signed(leaves: list[dict], key=LOG_KEY) -> dict:
+    tree = Tree([base64.b64decode(leaf["data"]) for leaf in leaves])
+    return sign_checkpoint(tree, len(leaves), key)
+
+
+def test_the_leaves_can_be_required_to_be_the_whole_signed_tree(log):
+    leaves, listed = log
+    point = signed(leaves)
+    report = verifier.verify_deposit_set(
+        consultation=42,
+        tag_key=KEY,
+        listed=listed,
+        leaves=leaves,
+        checkpoint=point,
+        log_key=LOG_KEY.public_key(),
+    )
+    assert report.ok, report.first_failure
+    assert report.checks[0].name == "Arbre complet"
+    assert report.facts["tree_size"] == 10
+
+    def failure(leaves_given, point_given=point, key=LOG_KEY):
+        return verifier.verify_deposit_set(
+            consultation=42,
+            tag_key=KEY,
+            listed=listed,
+            leaves=leaves_given,
+            checkpoint=point_given,
+            log_key=key.public_key(),
+        ).first_failure
+
+    # A deposit leaf held back from the leaves given (and from the minutes): the tree is not whole.
+    held_back = failure([leaf for leaf in leaves if leaf["index"] != 9])
+    assert held_back.name == "Arbre complet"
+    assert "il faut les feuilles 0 à 9, toutes, et elles seules (9 feuilles données)" in held_back.message
+    # A leaf rewritten, its announced hash with it: the root gives it away.
+    rewritten = copy.deepcopy(leaves)
+    content = json.loads(base64.b64decode(rewritten[5]["data"]))
+    content["commitment"] = "44" * 32
+    rewritten[5]["data"] = b64(canonical(content))
+    rewritten[5]["leaf_hash"] = verifier.leaf_hash(canonical(content)).hex()
+    assert "le point de contrôle signe" in failure(rewritten).message
+    # Signed by another key.
+    assert failure(leaves, signed(leaves, OTHER_LOG_KEY), LOG_KEY).name == "Arbre complet"
+    other = verifier.verify_deposit_set(
+        consultation=42, tag_key=KEY, listed=listed, leaves=leaves, checkpoint=point
+    )
+    assert other.first_failure.message == "le point de contrôle et la clé du journal vont ensemble"
+
+
+OTHER_LOG_KEY = ed25519.Ed25519PrivateKey.generate()
