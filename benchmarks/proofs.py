@@ -170,9 +170,11 @@ def seed(leaves: int) -> None:
     print(f"\nRemplissage : {leaves:,} feuilles (arbre construit en mémoire, chargé par COPY)…", flush=True)
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        for table in ("preuves_logleaf", "preuves_lognode", "preuves_checkpoint"):
+        tables = ("preuves_logleaf", "preuves_lognode", "preuves_checkpoint", "preuves_cosignature")
+        for table in tables:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            cursor.execute(f"TRUNCATE {table} CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        for table in tables:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     tree = merkle.MemoryTree()
     now = timezone.now()
@@ -250,12 +252,54 @@ def bench_proofs(runs: int) -> None:
         row(f"{label}, p99", f"{p99:.3f} ms")
 
 
+def bench_verify() -> None:
+    """The full verification (preuves verify) at the seeded size: its time, its peak memory,
+    and as a baseline a bare streamed pass that only rehashes every leaf."""
+    import resource
+    import tracemalloc
+
+    from preuves import audit, log, merkle
+    from preuves.models import LogLeaf
+
+    log.checkpoint()  # a signed, timestamped checkpoint of the whole tree, as in production
+    size = log.current_head().size
+    print(f"\nVérification complète à {size:,} feuilles")
+    start = time.perf_counter()
+    rows = LogLeaf.objects.order_by("index").values_list("data", flat=True)
+    for data in rows.iterator(chunk_size=2000):
+        merkle.leaf_hash(bytes(data))
+    base = time.perf_counter() - start
+    row("référence : lecture en flux et hachage de chaque feuille", f"{base:.1f} s")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    start = time.perf_counter()
+    report = audit.verify_all()
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    verdict = "intègre" if report.ok else "PROBLÈMES : " + " ; ".join(report.problems[:3])
+    row(
+        "preuves verify (feuilles, nœuds, tête, points de contrôle)",
+        f"{elapsed:.1f} s",
+        f"× {elapsed / base:.2f}",
+    )
+    row("  feuilles par seconde", f"{size / elapsed:,.0f} /s")
+    row("  pic de mémoire Python (tracemalloc)", f"{peak / 2**20:.1f} Mio")
+    row(
+        "  mémoire résidente max. du processus avant / après",
+        f"{rss_before / 1024:.0f} / {rss_after / 1024:.0f} Mio",
+    )
+    row("  verdict", verdict, f"{report.nodes:,} nœuds comparés")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--tokens", type=int, default=1000)
     parser.add_argument("--appends", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--verify-only", action="store_true", help="seulement la vérification complète")
     args = parser.parse_args()
     setup_django()
     common.ensure_database()
@@ -266,9 +310,14 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         print(f"PostgreSQL {cursor.fetchone()[0]}")
+    if args.verify_only:
+        seed(args.leaves)
+        bench_verify()
+        return
     bench_tokens(args.tokens)
     seed(args.leaves)
     bench_proofs(args.runs)
+    bench_verify()
     bench_appends(args.appends)
 
 

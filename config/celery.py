@@ -25,6 +25,11 @@ app.conf.beat_schedule = {
         "task": "preuves.tasks.journal_anchor",
         "schedule": 60 * 10,
     },
+    # This platform as a witness of the logs of PREUVES_WITNESS_TARGETS (nothing when empty).
+    "witness-logs": {
+        "task": "preuves.tasks.witness_logs",
+        "schedule": 60 * 5,
+    },
     # The deadline already closes a consultation whenever its state is read; this records it.
     "consultations-close-expired": {
         "task": "marches.tasks.close_expired",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,8 +126,10 @@ class VerificationResult:
     broken_seq: int | None = None
 
 
-def verify() -> VerificationResult:
-    """Walk the whole chain. Any edited, removed, inserted or reordered entry breaks it."""
+def verify(on_entry: Callable[[int, str], None] | None = None) -> VerificationResult:
+    """Walk the whole chain. Any edited, removed, inserted or reordered entry breaks it.
+    `on_entry(seq, hash)` sees each entry once its hash is recomputed and found chained (the
+    full verification compares the anchors published in the log with it, preuves/audit.py)."""
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
@@ -156,6 +159,8 @@ def verify() -> VerificationResult:
                 f"entrée n° {entry.seq} : son contenu a été modifié (hash recalculé différent)",
                 entry.seq,
             )
+        if on_entry is not None:
+            on_entry(entry.seq, entry.hash)
         prev_hash = entry.hash
         expected_seq += 1
         count += 1

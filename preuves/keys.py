@@ -4,7 +4,8 @@
 - the embedded TSA's certificate (extended key usage `timeStamping`, critical, as RFC 3161
   §2.3 requires) and
 - the PDF seal certificate (non-repudiation, document signing);
-- the transparency log's Ed25519 key, which signs checkpoints.
+- the transparency log's Ed25519 key, which signs checkpoints;
+- the witness key (Ed25519), with which this platform cosigns the checkpoints of other logs.
 
 Several web and worker processes may start at once: generation runs under an exclusive
 `flock` on the directory, and a process that waited finds the files and loads them, so
@@ -31,6 +32,7 @@ CA_CERT, CA_KEY = "ca.pem", "ca.key"
 TSA_CERT, TSA_KEY = "tsa.pem", "tsa.key"
 SEAL_CERT, SEAL_KEY = "cachet.pem", "cachet.key"
 LOG_KEY = "journal-transparence.key"
+WITNESS_KEY = "temoin.key"
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # id-kp-documentSigning, RFC 9336
 
 
@@ -43,6 +45,9 @@ class KeyMaterial:
     seal_key: ec.EllipticCurvePrivateKey
     seal_chain: tuple[x509.Certificate, ...]
     log_key: ed25519.Ed25519PrivateKey
+    # This platform's key as a witness of other logs (C2SP tlog-cosignature): distinct from
+    # the log key, so that a cosignature can never be mistaken for a checkpoint signature.
+    witness_key: ed25519.Ed25519PrivateKey
 
     @property
     def log_public_key(self) -> bytes:
@@ -90,8 +95,9 @@ def _load_or_create(folder: Path) -> KeyMaterial:
                 _issue(folder, TSA_CERT, TSA_KEY, _tsa_extensions(), "horodatage")
             if not (folder / SEAL_CERT).exists():
                 _issue(folder, SEAL_CERT, SEAL_KEY, _seal_extensions(), "cachet des documents")
-            if not (folder / LOG_KEY).exists():
-                _write_key(folder / LOG_KEY, ed25519.Ed25519PrivateKey.generate())
+            for name in (LOG_KEY, WITNESS_KEY):
+                if not (folder / name).exists():
+                    _write_key(folder / name, ed25519.Ed25519PrivateKey.generate())
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     ca_cert = _read_cert(folder / CA_CERT)
@@ -104,6 +110,7 @@ def _load_or_create(folder: Path) -> KeyMaterial:
         seal_key=seal_key,
         seal_chain=seal_chain,
         log_key=_read_key(folder / LOG_KEY),
+        witness_key=_read_key(folder / WITNESS_KEY),
     )
 
 

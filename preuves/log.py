@@ -248,6 +248,8 @@ def checkpoint_json(point: Checkpoint) -> dict[str, Any]:
             if token
             else None
         ),
+        # Witnesses' cosignatures of this checkpoint (C2SP tlog-cosignature), as note lines.
+        "cosignatures": [c.line for c in point.cosignatures.order_by("witness", "key_id")],
     }
 
 

@@ -153,3 +153,53 @@ class CheckpointLock(models.Model):
 
     def __str__(self) -> str:
         return "verrou des points de contrôle"
+
+
+class Cosignature(models.Model):
+    """A witness's countersignature of one checkpoint (C2SP tlog-cosignature, Ed25519,
+    `cosignature/v1`): the witness states that, at `signed_at`, this was the largest tree it
+    had seen of the log, consistent with every earlier one. `line` is the note signature line
+    exactly as the witness gave it; it is checked against PREUVES_WITNESSES before it is
+    stored, and published beside the checkpoint. Append-only, like the checkpoint."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="cosignatures")
+    witness = models.CharField("témoin", max_length=255)
+    key_id = models.CharField("identifiant de clé (hex)", max_length=8)
+    signed_at = models.DateTimeField("date de la contresignature")
+    line = models.TextField("ligne de signature")
+    received_at = models.DateTimeField("date de réception")
+
+    class Meta:
+        verbose_name = "contresignature"
+        verbose_name_plural = "contresignatures"
+        ordering = ["checkpoint_id", "witness"]
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "witness", "key_id"], name="cosignature_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"contresignature de {self.witness} (taille {self.checkpoint.size})"
+
+
+class WitnessedLog(models.Model):
+    """This platform as a witness of another log (C2SP tlog-witness): the latest checkpoint
+    of that log it cosigned, and the hashes of the complete subtrees of that tree (its
+    frontier, largest first), so that a later checkpoint which does not extend it can be
+    shown to diverge within a named range of leaves. The size only grows (a trigger refuses
+    a rollback); each cosignature is also in this platform's journal."""
+
+    origin = models.CharField("origine du journal", max_length=255, unique=True)
+    log_key = models.TextField("clé du journal (vkey C2SP)")
+    size = models.PositiveBigIntegerField("taille contresignée")
+    root_hash = models.BinaryField("racine", max_length=32)
+    note = models.TextField("note contresignée")
+    # Null when the witness did not fetch the leaves (a first catch-up too large to mirror).
+    frontier = models.JSONField("sous-arbres complets (hex)", null=True, blank=True)
+    updated_at = models.DateTimeField("date")
+
+    class Meta:
+        verbose_name = "journal observé"
+        verbose_name_plural = "journaux observés"
+
+    def __str__(self) -> str:
+        return f"{self.origin} : taille {self.size}"

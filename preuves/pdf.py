@@ -375,20 +375,21 @@ def render(
 class PlatformTimeStamper(TimeStamper):
     """pyHanko's timestamp client, through the platform's own RFC 3161 path: the configured
     authority (embedded or external) and the same verification as every other token
-    (chain, critical EKU, imprint, nonce, policy) before pyHanko sees the reply.
+    (`timestamps.verify_reply`: rfc3161-client and verifier.py's checks, imprint, nonce,
+    policy) before pyHanko sees the reply.
 
     pyHanko also asks it once per instance for a token over a dummy digest, to size the
     signature placeholder: that is an ordinary request, verified like the others."""
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        reply = timestamps.exchange(req.dump())
-        timestamps.verify_reply(
-            reply,
+        verified = timestamps.verify_reply(
+            timestamps.exchange(req.dump()),
             hashed_message=req["message_imprint"]["hashed_message"].native,
             nonce=req["nonce"].native,
             algorithm=req["message_imprint"]["hash_algorithm"]["algorithm"].native,
         )
-        return tsp.TimeStampResp.load(reply)
+        # The verified copy, its certificates in DER order: the one the client would store.
+        return tsp.TimeStampResp.load(verified.reply)
 
 
 # -- Sealing -----------------------------------------------------------------------------------

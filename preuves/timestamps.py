@@ -1,10 +1,15 @@
 """RFC 3161 client: one code path for the embedded TSA and an external (qualified) one.
 
 `timestamp_digest()` builds a request (random 64-bit nonce, certReq), sends it — in-process
-to preuves/tsa.py when TSA_URL is empty, over HTTP otherwise —, verifies the reply with
+to preuves/tsa.py when TSA_URL is empty, over HTTP otherwise —, verifies the reply and only
+then stores it as a TimestampToken. `verify_reply()` is the one verification of every token
+the platform receives (the PDF time-stamper calls it too): the certificate set put in DER
+order first (OpenSSL's TSA, among others, writes its own certificate first), then
 rfc3161-client (status, CMS signature, chain to the configured CA, critical `timeStamping`
-extended key usage, imprint, nonce, policy) and only then stores it as a TimestampToken.
-A reply that fails any check is never stored: the caller gets an ApplicationError.
+extended key usage, imprint, nonce, policy) and the standalone verifier's
+`verify_timestamp` (digest and signature algorithms, ESS signingCertificate, chain at
+genTime), so that no receipt carries a token `verifier.py` would refuse. A reply that fails
+any check is never stored: the caller gets an ApplicationError naming the fault in French.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import secrets
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import rfc3161_client
@@ -27,7 +33,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError
 
-from . import keys
+from . import keys, verifier
 from . import tsa as embedded_tsa
 from .models import TimestampToken
 
@@ -107,12 +113,102 @@ HASH_OIDS = {
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None, algorithm: str = "sha256"):
-    """Decode and verify a reply; returns rfc3161-client's TimeStampResponse."""
+@dataclass(frozen=True)
+class VerifiedReply:
+    """A reply that passed every check: its DER as stored (certificates in DER order), what
+    rfc3161-client and verifier.py each read of it."""
+
+    reply: bytes
+    response: rfc3161_client.TimeStampResponse
+    info: verifier.TimestampInfo
+
+
+def _tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, start of the contents, end of the element) of the DER element at `pos`."""
+    if pos + 2 > end or data[pos] & 0x1F == 0x1F:
+        raise ValueError("not a DER element")
+    first, start = data[pos + 1], pos + 2
+    if first & 0x80:
+        count = first & 0x7F
+        if not 1 <= count <= 4 or start + count > end:
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    else:
+        length = first
+    if start + length > end:
+        raise ValueError("DER element longer than its parent")
+    return data[pos], start, start + length
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, position, contents start, end) of each element between start and end."""
+    children, pos = [], start
+    while pos < end:
+        tag, contents, stop = _tlv(data, pos, end)
+        children.append((tag, pos, contents, stop))
+        pos = stop
+    return children
+
+
+def normalise_certificate_set(reply: bytes) -> bytes:
+    """`reply` with the certificates (and CRLs) of its SignedData in DER order.
+
+    CMS lets a signer write these SETs in any order, and OpenSSL writes the signer's own
+    certificate first; rfc3161-client parses them as strict DER and refuses any other order.
+    The signature covers neither set (only the signed attributes, which must be DER, and
+    through them the TSTInfo), so sorting them changes no signed byte: the token stays the
+    authority's, and every parser, strict or not, reads the stored copy. Anything that does
+    not have the shape of a TimeStampResp is returned unchanged, for the checks to name."""
+    data = bytearray(reply)
+    try:
+        _, start, end = _tlv(data, 0, len(data))
+        response = _children(data, start, end)
+        if len(response) < 2 or response[1][0] != 0x30:
+            return reply
+        _, _, start, end = response[1]  # timeStampToken: ContentInfo
+        content_info = _children(data, start, end)
+        if len(content_info) != 2 or content_info[1][0] != 0xA0:
+            return reply
+        _, _, start, end = content_info[1]
+        (tag, _, start, end), *rest = _children(data, start, end)
+        if tag != 0x30 or rest:
+            return reply
+        for tag, _, first, last in _children(data, start, end)[3:]:  # after version, digests, content
+            if tag in (0xA0, 0xA1):  # certificates [0], crls [1]: SET OF, implicitly tagged
+                items = sorted(bytes(data[pos:stop]) for _, pos, _, stop in _children(data, first, last))
+                data[first:last] = b"".join(items)
+    except ValueError:
+        return reply
+    return bytes(data)
+
+
+def _unreadable(reply: bytes) -> TimestampError:
+    """Why rfc3161-client could not read a reply, in the verifier's words when it has some."""
+    message = "réponse d'horodatage illisible (ce n'est pas une TimeStampResp DER)"
+    try:
+        verifier.verify_timestamp(reply, hashed_message=None, ca_certs=ca_certificates())
+    except verifier.VerificationError as exc:
+        return TimestampError(f"{message} : {exc}")
+    # Well formed for the verifier, but not strict DER where rfc3161-client needs it.
+    return TimestampError(f"{message} : son encodage n'est pas du DER strict")
+
+
+def verify_reply(
+    reply: bytes, *, hashed_message: bytes, nonce: int | None, algorithm: str = "sha256"
+) -> VerifiedReply:
+    """Decode and verify a reply, the same way for every token the platform receives.
+
+    Two independent readings must both accept it: rfc3161-client (OpenSSL's PKCS#7
+    verification, chain, critical EKU, nonce, policy, imprint) and `verifier.verify_timestamp`,
+    the very code of the standalone verifier a bidder runs on a receipt (digest algorithms,
+    ESS signingCertificate binding, chain at genTime…). A token the verifier would call
+    invalid is therefore never stored nor acknowledged."""
+    reply = normalise_certificate_set(reply)
     try:
         response = rfc3161_client.decode_timestamp_response(reply)
     except ValueError:
-        raise TimestampError("réponse d'horodatage illisible (ce n'est pas une TimeStampResp DER)") from None
+        raise _unreadable(reply) from None
     if response.status != rfc3161_client.PKIStatus.GRANTED:
         detail = " ".join(response.status_string) or "sans motif"
         if response.status == rfc3161_client.PKIStatus.GRANTED_WITH_MODS:
@@ -141,8 +237,19 @@ def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None, algo
             f"jeton refusé : l'autorité le date du {gen_time:%d/%m/%Y %H:%M:%S} UTC, à plus de "
             f"{MAX_CLOCK_SKEW.seconds // 60} minutes de l'horloge de la plateforme"
         )
+    anchors = ca_certificates()
+    try:
+        checked = verifier.verify_timestamp(reply, hashed_message=hashed_message, ca_certs=anchors)
+    except verifier.VerificationError as exc:
+        raise TimestampError(f"jeton de l'autorité d'horodatage refusé : {exc}") from None
+    if (checked.serial_number, checked.nonce, checked.policy) != (
+        info.serial_number,
+        info.nonce,
+        info.policy.dotted_string,
+    ):
+        raise TimestampError("jeton refusé : ses deux lectures (numéro de série, nonce, politique) divergent")
     builder = rfc3161_client.VerifierBuilder()
-    for certificate in ca_certificates():
+    for certificate in anchors:
         builder = builder.add_root_certificate(certificate)
     if nonce is not None:
         builder = builder.nonce(nonce)
@@ -154,9 +261,10 @@ def verify_reply(reply: bytes, *, hashed_message: bytes, nonce: int | None, algo
         logger.warning("Jeton d'horodatage refusé par rfc3161-client : %s", exc)
         raise TimestampError(
             "jeton refusé : sa signature, son certificat (usage « timeStamping ») ou sa chaîne jusqu'à "
-            "l'autorité de confiance ne se vérifie pas"
+            "l'autorité de confiance ne se vérifie pas (avec une autorité externe, TSA_CA_BUNDLE doit "
+            "contenir sa racine)"
         ) from None
-    return response
+    return VerifiedReply(reply, response, checked)
 
 
 def timestamp_digest(
@@ -173,12 +281,11 @@ def timestamp_digest(
         raise ApplicationError(f"empreinte {algorithm} invalide", code="timestamp")
     query, nonce = build_query(hashed_message, algorithm)
     reply = exchange(query)
-    response = verify_reply(reply, hashed_message=hashed_message, nonce=nonce, algorithm=algorithm)
-    info = response.tst_info
+    verified = verify_reply(reply, hashed_message=hashed_message, nonce=nonce, algorithm=algorithm)
+    info = verified.response.tst_info
     if subject is not None:
         subject_type = f"{subject._meta.app_label}.{subject._meta.model_name}"
         subject_id = str(subject.pk)
-    signer = _signer_subject(response)
     return TimestampToken.objects.create(
         created_at=timezone.now(),
         purpose=purpose,
@@ -186,23 +293,14 @@ def timestamp_digest(
         subject_id=subject_id,
         hash_algorithm=algorithm,
         hashed_message=hashed_message.hex(),
-        response=reply,
-        response_sha256=hashlib.sha256(reply).hexdigest(),
-        gen_time=info.gen_time.replace(tzinfo=dt.UTC) if info.gen_time.tzinfo is None else info.gen_time,
+        response=verified.reply,
+        response_sha256=hashlib.sha256(verified.reply).hexdigest(),
+        gen_time=verified.info.gen_time,
         serial_number=str(info.serial_number),
-        tsa_name=signer,
+        tsa_name=verified.info.tsa_name,
         policy_oid=info.policy.dotted_string,
     )
 
 
 def timestamp_data(data: bytes, *, purpose: str, **subject) -> TimestampToken:
     return timestamp_digest(hashlib.sha256(data).digest(), purpose=purpose, **subject)
-
-
-def _signer_subject(response) -> str:
-    signer = next(iter(response.signed_data.signer_infos))
-    for der in response.signed_data.certificates:
-        certificate = x509.load_der_x509_certificate(der)
-        if certificate.issuer == signer.issuer and certificate.serial_number == signer.serial_number:
-            return certificate.subject.rfc4514_string()
-    return signer.issuer.rfc4514_string()

@@ -15,4 +15,6 @@ urlpatterns = [
     path("log/inclusion", views.log_inclusion, name="log_inclusion"),
     path("log/consistency", views.log_consistency, name="log_consistency"),
     path("log/key.pem", views.log_key, name="log_key"),
+    path("log/cosignatures", views.log_cosignatures, name="log_cosignatures"),
+    path("temoin/add-checkpoint", views.witness_add_checkpoint, name="witness_add_checkpoint"),
 ]

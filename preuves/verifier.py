@@ -5,6 +5,7 @@ so this one file needs nothing but the Python standard library and `cryptography
 
     python verifier.py PREUVE.json [--log-key CLE.pem] [--tsa-ca AC.pem] [--data FICHIER]
     python verifier.py --consistency ANCIEN.json NOUVEAU.json PREUVE.json --log-key CLE.pem
+    python verifier.py PREUVE.json --log https://plateforme.example --witness NOM+ID+CLÉ
 
 The platform imports the same pure functions to build what it publishes, which makes this
 module the single definition of the formats:
@@ -243,6 +244,9 @@ class Checkpoint:
     signatures: list[tuple[str, bytes, bytes]]
     tsr: bytes | None
     created_at: str | None = None
+    # Witnesses' note signature lines over `body` (C2SP tlog-cosignature), published beside
+    # the checkpoint: (name, key id, 8-byte timestamp || signature).
+    cosignatures: tuple[tuple[str, bytes, bytes], ...] = ()
 
 
 _TYPE_NAMES: dict[type, str] = {
@@ -333,6 +337,17 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
     if _get(checkpoint, "timestamp", dict, optional=True, prefix=path) is not None:
         tsr = _b64(_get(checkpoint, "timestamp.tsr", str, prefix=path), f"le champ « {prefix}timestamp.tsr »")
     body, signatures = _parse_note(note)
+    cosignatures = ()
+    cosignature_lines = _get(checkpoint, "cosignatures", list, optional=True, prefix=path)
+    if cosignature_lines:
+        if not all(isinstance(line, str) for line in cosignature_lines):
+            raise VerificationError(
+                f"champ « {prefix}cosignatures » : une liste de lignes de signature est attendue"
+            )
+        _, cosignatures = _parse_note(
+            "x\n\n" + "".join(line.rstrip("\n") + "\n" for line in cosignature_lines)
+        )
+        cosignatures = tuple(cosignatures)
     lines = body[:-1].split("\n")
     if len(lines) < 3:
         raise VerificationError(f"le texte de la note a {len(lines)} lignes, 3 au moins sont attendues")
@@ -358,7 +373,7 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
             f"la racine de la note ({_short(note_root)}) diffère du champ « {prefix}root_hash » "
             f"({_short(root)})"
         )
-    return Checkpoint(origin, size, root, note, body, signatures, tsr, created_at)
+    return Checkpoint(origin, size, root, note, body, signatures, tsr, created_at, cosignatures)
 
 
 def parse_checkpoint(checkpoint: dict) -> Checkpoint:
@@ -393,10 +408,162 @@ def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: Ed25519Publi
     raise VerificationError("signature Ed25519 de la note invalide : le texte signé a été modifié")
 
 
+def parse_checkpoint_note(note: str) -> Checkpoint:
+    """A checkpoint from its signed note alone, as a witness receives it (C2SP tlog-witness)."""
+    body, _ = _parse_note(note)
+    lines = body[:-1].split("\n")
+    if len(lines) < 3 or not _DECIMAL.fullmatch(lines[1]):
+        raise VerificationError("la note n'est pas un point de contrôle : origine, taille, racine attendues")
+    root = _b64(lines[2], "la troisième ligne de la note (la racine)")
+    return _parse_checkpoint(
+        {"origin": lines[0], "size": int(lines[1]), "root_hash": root.hex(), "note": note}, ""
+    )
+
+
+def log_vkey(origin: str, public_key: Ed25519PublicKey) -> str:
+    """The C2SP verifier key of a log: `origin+keyid+base64(0x01 || key)`."""
+    raw = _raw_key(public_key)
+    material = base64.b64encode(bytes([0x01]) + raw).decode()
+    return f"{origin}+{key_id(origin, raw).hex()}+{material}"
+
+
+def parse_log_vkey(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise VerificationError(
+            f"clé de journal « {vkey[:80]} » mal formée : ORIGINE+IDENTIFIANT+CLÉ attendu"
+        )
+    origin, key_hex, material_b64 = parts
+    material = _b64(material_b64, f"la clé du journal « {origin} »")
+    if len(material) != 33 or material[0] != 0x01:
+        raise VerificationError(
+            f"la clé du journal « {origin} » n'est pas une clé Ed25519 de note (type 0x01)"
+        )
+    if key_hex.lower() != key_id(origin, material[1:]).hex():
+        raise VerificationError(
+            f"la clé du journal « {origin} » n'a pas l'identifiant {key_hex} qu'elle annonce"
+        )
+    return origin, Ed25519PublicKey.from_public_bytes(material[1:])
+
+
 def verify_checkpoint(checkpoint: dict, public_key: Ed25519PublicKey) -> Checkpoint:
     parsed = parse_checkpoint(checkpoint)
     verify_checkpoint_signature(parsed, public_key)
     return parsed
+
+
+# --- Witnesses' cosignatures (C2SP tlog-cosignature, Ed25519, cosignature/v1) ------------------
+
+COSIGNATURE_TYPE = 0x04
+COSIGNATURE_HEADER = "cosignature/v1"
+
+
+def cosignature_key_id(name: str, public_key: bytes) -> bytes:
+    """SHA-256(name || "\\n" || 0x04 || Ed25519 key)[:4], the key hash of a cosigner."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_TYPE]) + public_key).digest()[:4]
+
+
+def cosigned_message(body: str, timestamp: int) -> bytes:
+    """What a cosigner signs: the header line, the time line, then the checkpoint's body."""
+    return f"{COSIGNATURE_HEADER}\ntime {timestamp}\n{body}".encode()
+
+
+def cosignature_line(name: str, public_key: bytes, timestamp: int, signature: bytes) -> str:
+    blob = cosignature_key_id(name, public_key) + timestamp.to_bytes(8, "big") + signature
+    return f"{EM_DASH} {name} {base64.b64encode(blob).decode()}"
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A cosigner the reader trusts: its name and Ed25519 public key, from a C2SP vkey
+    `name+keyid+base64(0x04 || key)`."""
+
+    name: str
+    public_key: Ed25519PublicKey
+
+    @property
+    def raw_key(self) -> bytes:
+        return _raw_key(self.public_key)
+
+    @property
+    def key_id(self) -> bytes:
+        return cosignature_key_id(self.name, self.raw_key)
+
+    @property
+    def vkey(self) -> str:
+        material = base64.b64encode(bytes([COSIGNATURE_TYPE]) + self.raw_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+{material}"
+
+
+def parse_witness_key(vkey: str) -> Witness:
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise VerificationError(
+            f"clé de témoin « {vkey[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) est attendu"
+        )
+    name, key_hex, material_b64 = parts
+    material = _b64(material_b64, f"la clé du témoin « {name} »")
+    if len(material) != 33 or material[0] != COSIGNATURE_TYPE:
+        raise VerificationError(
+            f"la clé du témoin « {name} » n'est pas une clé de contresignature Ed25519 (type 0x04, 32 octets)"
+        )
+    witness = Witness(name, Ed25519PublicKey.from_public_bytes(material[1:]))
+    if key_hex.lower() != witness.key_id.hex():
+        raise VerificationError(
+            f"la clé du témoin « {name} » annonce l'identifiant {key_hex}, "
+            f"elle a l'identifiant {witness.key_id.hex()}"
+        )
+    return witness
+
+
+def verify_cosignature(body: str, signature: tuple[str, bytes, bytes], witness: Witness) -> int:
+    """Check one signature line of `witness` over a checkpoint body; returns its time (POSIX)."""
+    name, key_id, blob = signature
+    if name != witness.name or key_id != witness.key_id:
+        raise VerificationError(
+            f"la contresignature de « {name} » n'est pas de la clé du témoin « {witness.name} »"
+        )
+    if len(blob) != 8 + 64:
+        raise VerificationError(
+            f"contresignature de « {name} » : {len(blob)} octets, "
+            "72 attendus (horodatage et signature Ed25519)"
+        )
+    timestamp = int.from_bytes(blob[:8], "big")
+    if timestamp >= 2**63:
+        raise VerificationError(f"contresignature de « {name} » : horodatage hors limites")
+    try:
+        witness.public_key.verify(blob[8:], cosigned_message(body, timestamp))
+    except InvalidSignature:
+        raise VerificationError(
+            f"contresignature de « {name} » invalide : elle ne porte pas sur ce point de contrôle"
+        ) from None
+    return timestamp
+
+
+def verify_cosignatures(checkpoint: Checkpoint, witnesses: Sequence[Witness], required: int) -> list[str]:
+    """The names of the given witnesses whose cosignature of `checkpoint` verifies; at least
+    `required` of them, or VerificationError. Lines of unknown witnesses are ignored (C2SP)."""
+    valid: list[str] = []
+    problems: list[str] = []
+    for witness in witnesses:
+        lines = [
+            sig for sig in checkpoint.cosignatures if sig[0] == witness.name and sig[1] == witness.key_id
+        ]
+        for line in lines:
+            try:
+                verify_cosignature(checkpoint.body, line, witness)
+            except VerificationError as exc:
+                problems.append(str(exc))
+                continue
+            valid.append(witness.name)
+            break
+    if len(valid) < required:
+        seen = ", ".join(f"« {name} »" for name in valid) or "aucune"
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise VerificationError(
+            f"{count(required, 'contresignature')} de témoins désignés exigée(s), valides : {seen}{detail}"
+        )
+    return valid
 
 
 # --- A small DER reader ----------------------------------------------------------------------
@@ -931,7 +1098,10 @@ def _check_signed_attributes(signer: _SignerInfo, e_content: bytes, signer_der: 
         )
     present = [oid for oid in (OID_SIGNING_CERTIFICATE_V2, OID_SIGNING_CERTIFICATE) if oid in attributes]
     if not present:
-        raise VerificationError("ni signingCertificateV2 ni signingCertificate parmi les attributs signés")
+        raise VerificationError(
+            "ni signingCertificateV2 ni signingCertificate parmi les attributs signés (RFC 3161 §2.4.2, "
+            "RFC 5816) : rien ne lie la signature au certificat de l'autorité"
+        )
     for oid in present:
         _check_signing_certificate(oid, attributes[oid], signer_der)
 
@@ -1090,6 +1260,8 @@ FACT_LABELS = {
     "old_root": "Ancienne racine",
     "new_size": "Taille du nouvel arbre",
     "new_root": "Nouvelle racine",
+    "current_size": "Taille du journal actuel",
+    "current_root": "Racine du journal actuel",
 }
 
 
@@ -1959,6 +2131,96 @@ def verify_consistency_files(
     return report
 
 
+def verify_against_log(
+    bundle: dict,
+    current: dict | None,
+    proof: dict | None,
+    *,
+    log_key: Ed25519PublicKey | None = None,
+    tsa_ca: list[x509.Certificate] | None = None,
+    data: bytes | None = None,
+    witnesses: Sequence[Witness] = (),
+    required: int = 0,
+) -> Report:
+    """A receipt's bundle, then the log as it is today: its latest checkpoint `current`
+    must extend the receipt's (consistency `proof` from the receipt's size), or the fork is
+    named; with `witnesses`, at least `required` of them must have cosigned the checkpoint
+    relied on (today's, or the receipt's own when `current` is None). Never raises."""
+    report = verify_bundle(bundle, log_key=log_key, tsa_ca=tsa_ca, data=data)
+    run = _Checks(report)
+
+    def receipt_point() -> tuple[Checkpoint, str]:
+        point = _parse_checkpoint(
+            bundle.get("checkpoint") if isinstance(bundle, dict) else None, "checkpoint"
+        )
+        return point, f"taille {point.size}, racine {_short(point.root)}"
+
+    def key() -> tuple[Ed25519PublicKey, str]:
+        if log_key is not None:
+            return log_key, "clé épinglée"
+        return load_log_key(_get(bundle, "log_public_key", str)), "clé fournie par le lot"
+
+    run.run("Point de contrôle du reçu", receipt_point)
+    run.run("Clé du journal actuel", key)
+    relied_on = "Point de contrôle du reçu"
+    if current is not None:
+
+        def current_point() -> tuple[Checkpoint, str]:
+            point = _parse_checkpoint(current, "")
+            report.facts.update(current_size=point.size, current_root=point.root.hex())
+            return point, f"« {point.origin} », {count(point.size, 'feuille')}, racine {_short(point.root)}"
+
+        def extends(old: Checkpoint, new: Checkpoint, _key: Any) -> tuple[bool, str]:
+            fork = (
+                f"fourche : le journal actuel ({count(new.size, 'feuille')}, racine {new.root.hex()}) ne "
+                f"prolonge pas le point de contrôle du reçu ({count(old.size, 'feuille')}, racine "
+                f"{old.root.hex()}) : la plateforme a réécrit son historique ou en montre un autre"
+            )
+            if old.origin != new.origin:
+                raise VerificationError(f"deux journaux différents : « {old.origin} » et « {new.origin} »")
+            if new.size < old.size:
+                raise VerificationError(f"{fork} (journal tronqué)")
+            if new.size == old.size:
+                if new.root != old.root:
+                    raise VerificationError(fork)
+                return True, "le journal actuel est celui du reçu"
+            if not isinstance(proof, dict):
+                raise VerificationError("preuve de cohérence absente ou illisible")
+            if (_get(proof, "first", int), _get(proof, "second", int)) != (old.size, new.size):
+                raise VerificationError(
+                    f"la preuve de cohérence ne va pas de {old.size} à {new.size} feuilles"
+                )
+            try:
+                verify_consistency(old.size, new.size, old.root, new.root, _hash_list(proof, "proof"))
+            except VerificationError as exc:
+                raise VerificationError(f"{fork} ({exc})") from None
+            return True, f"l'arbre actuel de {count(new.size, 'feuille')} prolonge celui du reçu ({old.size})"
+
+        run.run("Point de contrôle actuel", current_point)
+        run.run(
+            "Signature du point de contrôle actuel",
+            _check_note_signature,
+            "Point de contrôle actuel",
+            "Clé du journal actuel",
+        )
+        run.run(
+            "Cohérence avec le journal actuel",
+            extends,
+            "Point de contrôle du reçu",
+            "Point de contrôle actuel",
+            "Signature du point de contrôle actuel",
+        )
+        relied_on = "Point de contrôle actuel"
+    if witnesses:
+
+        def cosigned(point: Checkpoint) -> tuple[bool, str]:
+            names = verify_cosignatures(point, witnesses, max(required, 1))
+            return True, "contresigné par " + ", ".join(f"« {name} »" for name in names)
+
+        run.run("Contresignatures des témoins", cosigned, relied_on)
+    return report
+
+
 # --- Command line ----------------------------------------------------------------------------
 
 
@@ -2024,7 +2286,54 @@ def _parser() -> _Parser:
     options.add_argument(
         "--data", metavar="FICHIER", help="fichier déposé, dont l'empreinte doit être celle de la feuille"
     )
+    options.add_argument(
+        "--log",
+        metavar="URL",
+        help="adresse de la plateforme : vérifier aussi que son journal actuel prolonge celui du reçu",
+    )
+    options.add_argument(
+        "--current",
+        nargs=2,
+        metavar=("ACTUEL.json", "COHERENCE.json"),
+        help="hors ligne, comme --log : le point de contrôle actuel et la preuve de cohérence depuis le reçu",
+    )
+    options.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="clé d'un témoin (vkey C2SP NOM+ID+CLÉ) dont la contresignature est exigée ; répétable",
+    )
+    options.add_argument(
+        "--witnesses", type=int, metavar="N", help="nombre de contresignatures exigées (défaut : 1)"
+    )
     return parser
+
+
+def _fetch_json(url: str) -> Any:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (the user's URL)
+            return json.loads(response.read(16 * 1024 * 1024))
+    except urllib.error.HTTPError as exc:
+        raise _UsageError(f"{url} : HTTP {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        raise _UsageError(f"{url} illisible ou injoignable : {getattr(exc, 'reason', exc)}") from None
+
+
+def _current_from_log(base: str, bundle: Any) -> tuple[Any, Any]:
+    base = base.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise _UsageError(f"--log attend une adresse http(s)://, pas « {base} »")
+    current = _fetch_json(f"{base}/preuves/log/checkpoint")
+    old = bundle.get("checkpoint", {}).get("size") if isinstance(bundle, dict) else None
+    new = current.get("size") if isinstance(current, dict) else None
+    proof = None
+    if isinstance(old, int) and isinstance(new, int) and 0 < old < new:
+        proof = _fetch_json(f"{base}/preuves/log/consistency?first={old}&second={new}")
+    return current, proof
 
 
 def _read_file(path: str) -> bytes:
@@ -2116,7 +2425,36 @@ def _run(args: argparse.Namespace) -> Report:
         except VerificationError as exc:
             raise _UsageError(f"« {args.tsa_ca} » : {exc}") from None
     data = _read_file(args.data) if args.data else None
-    return verify_bundle(_read_json(args.files[0]), log_key=log_key, tsa_ca=tsa_ca, data=data)
+    bundle = _read_json(args.files[0])
+    witnesses = []
+    for vkey in args.witness:
+        try:
+            witnesses.append(parse_witness_key(vkey))
+        except VerificationError as exc:
+            raise _UsageError(str(exc)) from None
+    if args.witnesses is not None and args.witnesses > len(witnesses):
+        raise _UsageError(
+            f"--witnesses {args.witnesses} : seulement {len(witnesses)} témoin(s) donné(s) (--witness)"
+        )
+    if args.log and args.current:
+        raise _UsageError("--log et --current ne s'emploient pas ensemble")
+    if not (args.log or args.current or witnesses):
+        return verify_bundle(bundle, log_key=log_key, tsa_ca=tsa_ca, data=data)
+    current, proof = None, None
+    if args.log:
+        current, proof = _current_from_log(args.log, bundle)
+    elif args.current:
+        current, proof = (_read_json(path) for path in args.current)
+    return verify_against_log(
+        bundle,
+        current,
+        proof,
+        log_key=log_key,
+        tsa_ca=tsa_ca,
+        data=data,
+        witnesses=witnesses,
+        required=args.witnesses or 1,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from config.errors import ApplicationError
 
-from . import keys, log, timestamps, tsa, verifier
+from . import keys, log, timestamps, tsa, verifier, witness
 from .forms import BundleForm
 from .models import Checkpoint
 
@@ -170,6 +170,53 @@ def log_key(request: HttpRequest) -> HttpResponse:
     response = _pem(material.log_public_key_pem, "journal-transparence.pem")
     response["X-Key-Fingerprint-SHA256"] = material.log_key_fingerprint
     return response
+
+
+MAX_WITNESS_BODY = 64 * 1024
+
+
+def _text(text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> HttpResponse:
+    response = HttpResponse(text, content_type=content_type, status=status)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@csrf_exempt
+@_protocol("POST")
+def log_cosignatures(request: HttpRequest) -> JsonResponse:
+    """A configured witness hands back its cosignature lines of the checkpoint `?size=N`;
+    they are checked against its key (PREUVES_WITNESSES) and published with the checkpoint."""
+    size = _int_param(request, "size")
+    body = request.read(MAX_WITNESS_BODY + 1)
+    if len(body) > MAX_WITNESS_BODY:
+        raise ApplicationError(f"au plus {MAX_WITNESS_BODY} octets", code="too_large", status=413)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApplicationError("contresignature illisible : UTF-8 attendu", code="cosignature") from None
+    stored = witness.accept_cosignatures(size, text)
+    response = _json({"size": size, "cosignatures": [c.line for c in stored]})
+    response.status_code = 201
+    return response
+
+
+@csrf_exempt
+def witness_add_checkpoint(request: HttpRequest) -> HttpResponse:
+    """C2SP tlog-witness `add-checkpoint`: this platform as a witness of the logs it is
+    configured for (PREUVES_WITNESSED_LOGS). Plain-text answers and the spec's status codes."""
+    if request.method != "POST":
+        response = _text("POST attendu\n", status=405)
+        response["Allow"] = "POST"
+        return response
+    body = request.read(MAX_WITNESS_BODY + 1)
+    if len(body) > MAX_WITNESS_BODY:
+        return _text(f"requête de plus de {MAX_WITNESS_BODY} octets\n", status=413)
+    try:
+        return _text(witness.add_checkpoint(body))
+    except witness.WitnessError as exc:
+        if exc.status == 409 and exc.size is not None:
+            return _text(f"{exc.size}\n", status=409, content_type=witness.SIZE_TYPE)
+        return _text(exc.message + "\n", status=exc.status)
 
 
 # --- Pages ------------------------------------------------------------------------------

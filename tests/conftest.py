@@ -70,7 +70,8 @@ def _journal_triggers_allow_test_flush(django_db_blocker):
 
     journal = importlib.import_module("preuves.migrations.0002_journal_append_only")
     evidence = importlib.import_module("preuves.migrations.0004_proofs_append_only")
-    guarded = {"preuves_journalentry", *evidence.TABLES}
+    strict = importlib.import_module("preuves.migrations.0006_append_only_strict")
+    guarded = {"preuves_journalentry", *evidence.TABLES, *strict.TABLES}
     # Patched on the class: with Playwright's event loop running, Django hands out other
     # connection objects (context-local), and each must behave the same.
     ops_class = type(connections["default"].ops)
@@ -86,8 +87,8 @@ def _journal_triggers_allow_test_flush(django_db_blocker):
             disable = [f"ALTER TABLE {table} DISABLE TRIGGER USER;" for table in sorted(guarded)]
             enable = [f"ALTER TABLE {table} ENABLE TRIGGER USER;" for table in sorted(guarded)]
             return [*disable, *statements, *enable]
-        backward = [*journal.SQLITE_BACKWARD, *evidence.SQLITE_BACKWARD]
-        forward = [*journal.SQLITE_FORWARD, *evidence.SQLITE_FORWARD]
+        backward = [*journal.SQLITE_BACKWARD, *evidence.SQLITE_BACKWARD, *strict.SQLITE_BACKWARD]
+        forward = [*journal.SQLITE_FORWARD, *evidence.SQLITE_FORWARD, *strict.SQLITE_FORWARD]
         return [*backward, *statements, *forward]
 
     ops_class.sql_flush = sql_flush

@@ -90,7 +90,7 @@ def test_worker_runs_task_against_the_same_database(worker):
     try:
         result = app.send_task("preuves.tasks.journal_verify", queue=worker)
         with allow_join_result():
-            assert result.get(timeout=60) == {"ok": True, "count": 3, "anchors": 0, "error": ""}
+            assert result.get(timeout=60) == {"ok": True, "count": 3, "anchors": 0, "leaves": 0, "error": ""}
     finally:
         app.conf.task_always_eager = True
 

@@ -38,9 +38,30 @@ def test_check_deploy_is_clean():
         ALLOWED_HOSTS="marches.example.fr",
         TSA_URL="https://tsa.example.eu/tsp",
         TSA_CA_BUNDLE="/etc/ssl/tsa-ca.pem",
+        PREUVES_WITNESSES=_witness_vkey(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def _witness_vkey() -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from preuves import verifier
+
+    return verifier.Witness("temoin.example.fr", Ed25519PrivateKey.generate().public_key()).vkey
+
+
+def test_check_deploy_asks_for_witnesses_and_refuses_malformed_keys():
+    common = {"SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "marches.example.fr"}
+    result = run(["manage.py", "check", "--deploy"], **common)
+    assert "preuves.W002" in result.stderr + result.stdout
+    vkey = _witness_vkey()
+    broken = vkey[:-4] + ("AAAA" if not vkey.endswith("AAAA") else "BBBB")
+    result = run(["manage.py", "check"], **common, PREUVES_WITNESSES=f"{vkey},{broken}")
+    assert result.returncode != 0
+    assert "preuves.E002" in result.stderr + result.stdout
+    assert "PREUVES_WITNESSES" in result.stderr + result.stdout
 
 
 def test_check_deploy_warns_about_the_embedded_tsa():

@@ -309,6 +309,17 @@ TSA_POLICY_OID = env("TSA_POLICY_OID", default="2.25.146584808248700635410071333
 PREUVES_LOG_ORIGIN = env("PREUVES_LOG_ORIGIN", default=SITE_URL.split("://", 1)[-1] + "/preuves/log")
 # Largest leaf range served by GET /preuves/log/leaves.
 PREUVES_LOG_MAX_LEAVES = 1000
+# Witnesses (C2SP tlog-witness / tlog-cosignature). PREUVES_WITNESSES: the cosigners whose
+# cosignatures of this log's checkpoints the platform accepts and publishes, as C2SP vkeys
+# `name+keyid+base64` separated by commas. PREUVES_WITNESS_NAME: this platform's own name when
+# it witnesses other logs; PREUVES_WITNESSED_LOGS: the logs it witnesses, as their checkpoint
+# vkeys (`origin+keyid+base64(0x01 || key)`), comma-separated.
+PREUVES_WITNESSES = env.list("PREUVES_WITNESSES", default=[])
+_WITNESS_NAME = PREUVES_LOG_ORIGIN.removesuffix("/log") + "/temoin"
+PREUVES_WITNESS_NAME = env("PREUVES_WITNESS_NAME", default=_WITNESS_NAME)
+PREUVES_WITNESSED_LOGS = env.list("PREUVES_WITNESSED_LOGS", default=[])
+# The logs this platform witnesses every five minutes (Celery beat), by their base URL.
+PREUVES_WITNESS_TARGETS = env.list("PREUVES_WITNESS_TARGETS", default=[])
 # Optional seal certificate for PDFs (a qualified seal in production): PEM files. Empty: a
 # seal certificate issued by the local authority of PREUVES_KEY_DIR.
 PDF_SEAL_CERT_FILE = env("PDF_SEAL_CERT_FILE", default="")

@@ -12,7 +12,7 @@ import pytest
 from asn1crypto import tsp
 from cryptography import x509
 
-from preuves import keys, timestamps, tsa
+from preuves import keys, timestamps, tsa, verifier
 from preuves.models import TimestampToken
 from tests.servers import free_port, running_server
 
@@ -59,7 +59,7 @@ def test_a_corrupted_reply_is_refused_and_not_stored(db, monkeypatch):
         reply[-20] ^= 0x01  # inside the signature
         return bytes(reply)
 
-    refused(monkeypatch, corrupting, "sa signature, son certificat")
+    refused(monkeypatch, corrupting, "refusé : signature du jeton invalide")
 
 
 def test_a_replayed_reply_is_refused(db, monkeypatch):
@@ -99,6 +99,41 @@ def test_a_rejection_is_reported_with_its_reason(db, monkeypatch):
 
 def test_garbage_is_reported(db, monkeypatch):
     refused(monkeypatch, lambda query: b"<html>502</html>", "illisible")
+
+
+def test_normalising_leaves_der_and_garbage_as_they_are(db):
+    """The embedded authority already writes DER (one certificate); what is not a reply is
+    left for the checks to name. The OpenSSL suite checks the sorting itself."""
+    query, _nonce = timestamps.build_query(DIGEST)
+    reply = tsa.respond(query)
+    assert timestamps.normalise_certificate_set(reply) == reply
+    for garbage in (b"", b"<html>502</html>", reply[:-10], reply + b"\0", b"\x30\x80\x00\x00", reply[:40]):
+        assert timestamps.normalise_certificate_set(garbage) == garbage
+
+
+def test_a_truncated_reply_is_named(db, monkeypatch):
+    refused(
+        monkeypatch,
+        lambda query: tsa.respond(query)[:-10],
+        r"illisible \(ce n'est pas une TimeStampResp DER\) : .* dépasse la fin des données",
+    )
+
+
+def test_the_two_readings_of_a_token_must_agree(db, monkeypatch):
+    """Fault injection in place of a parser differential: if verifier.py read another serial
+    number than rfc3161-client, the token would be refused rather than stored half-read."""
+    import dataclasses
+
+    real = verifier.verify_timestamp
+
+    def misreading(*args, **kwargs):
+        info = real(*args, **kwargs)
+        return dataclasses.replace(info, serial_number=info.serial_number + 1)
+
+    monkeypatch.setattr(verifier, "verify_timestamp", misreading)
+    with pytest.raises(timestamps.TimestampError, match="ses deux lectures"):
+        timestamps.timestamp_digest(DIGEST, purpose="test")
+    assert not TimestampToken.objects.exists()
 
 
 def test_wrong_digest_length_is_refused(db):
@@ -147,7 +182,7 @@ def test_external_tsa_over_http(db, use_external):
 def test_external_tsa_token_must_chain_to_the_configured_bundle(db, use_external, settings, tmp_path):
     (tmp_path / "ours.pem").write_text(keys.material().ca_pem)
     settings.TSA_CA_BUNDLE = str(tmp_path / "ours.pem")
-    with pytest.raises(timestamps.TimestampError, match="sa signature, son certificat"):
+    with pytest.raises(timestamps.TimestampError, match="n'est émis par aucune des autorités de confiance"):
         timestamps.timestamp_digest(DIGEST, purpose="test")
     assert not TimestampToken.objects.exists()
 

@@ -2,10 +2,11 @@ import json
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.errors import ApplicationError
-from preuves import anchoring, log
+from preuves import anchoring, audit, keys, log, verifier, witness
 from preuves.models import Checkpoint, TimestampToken
 
 
@@ -32,6 +33,25 @@ class Command(BaseCommand):
         attestation.add_argument("--size", type=int, help="taille publiée (défaut : le dernier point)")
         for command in (token, point, bundle, proof, attestation):
             command.add_argument("-o", "--output", help="fichier de sortie (défaut : la sortie standard)")
+        sub.add_parser(
+            "verify",
+            help="Vérification complète : recalcule chaque feuille, l'arbre, chaque point de contrôle "
+            "(signature, horodatage, contresignatures), la chaîne du journal et ses ancrages.",
+        )
+        watch = sub.add_parser(
+            "witness",
+            help="Témoin (C2SP tlog-witness) : récupère le dernier point de contrôle de la plateforme à "
+            "BASE_URL, vérifie qu'il prolonge le dernier contresigné, le contresigne et lui rend la "
+            "contresignature.",
+        )
+        watch.add_argument("base_url", metavar="BASE_URL")
+        watch.add_argument(
+            "--log-key",
+            help="clé publique du journal observé (PEM, /preuves/log/key.pem), épinglée au premier passage "
+            "s'il n'est pas dans PREUVES_WITNESSED_LOGS",
+        )
+        sub.add_parser("witness-key", help="Affiche la clé de témoin de cette plateforme (vkey C2SP).")
+        sub.add_parser("log-key", help="Affiche la clé du journal de cette plateforme (vkey C2SP).")
         sub.add_parser("checkpoint", help="Signe et horodate la tête de l'arbre si elle a grandi.")
         sub.add_parser("anchor", help="Ancre la tête du journal dans le journal de transparence.")
 
@@ -76,6 +96,31 @@ class Command(BaseCommand):
 
     def export_consistency(self, *, first: int, second: int, output: str | None, **_) -> None:
         self._write_json(log.consistency(first, second), output)
+
+    def verify(self, **_) -> None:
+        from .journal import report_or_fail
+
+        report_or_fail(self, audit.verify_all(progress=lambda message: self.stderr.write(message)))
+
+    def witness(self, *, base_url: str, log_key: str | None, **_) -> None:
+        key = None
+        if log_key:
+            try:
+                key = verifier.load_log_key(Path(log_key).read_bytes())
+            except (OSError, verifier.VerificationError) as exc:
+                raise CommandError(f"clé du journal « {log_key} » illisible : {exc}") from None
+        outcome = witness.witness_log(base_url, log_key=key)
+        self.stdout.write(self.style.SUCCESS(f"Contresigné : « {outcome.origin} », taille {outcome.size}"))
+        self.stdout.write(outcome.line)
+        if outcome.refusal:
+            raise CommandError(f"la plateforme n'a pas publié la contresignature : {outcome.refusal}")
+
+    def witness_key(self, **_) -> None:
+        self.stdout.write(witness.own_witness().vkey)
+
+    def log_key(self, **_) -> None:
+        material = keys.material()
+        self.stdout.write(verifier.log_vkey(settings.PREUVES_LOG_ORIGIN, material.log_key.public_key()))
 
     def checkpoint(self, **_) -> None:
         point = log.checkpoint()
