@@ -163,11 +163,14 @@ def test_the_receipt_opens_the_leaf_and_verifies(market, tmp_path):
     assert verifier.canonical_json(opening["facts"]).decode().replace("-", "") in flat
 
 
-def test_the_opening_minutes_can_list_the_deposits_and_anyone_compares_them_with_the_log(market, client):
+def test_the_opening_minutes_can_list_the_deposits_and_anyone_compares_them_with_the_log(
+    market, client, django_assert_num_queries
+):
     first, second = market["consultations"]
     late = deposit(first, market["companies"][1], "tardive.pdf.age", lots=first.lots.all()[:1], late=True)
     leaves = public_leaves(client)
-    listed = commitments.openings(first)
+    with django_assert_num_queries(1):
+        listed = commitments.openings(first)
     # Every deposit received, late ones included, in log order.
     mine = Deposit.objects.filter(consultation=first).order_by("log_index")
     assert [item["log_index"] for item in listed] == [d.log_index for d in mine]
