@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from config.errors import ApplicationError
 from marches.models import Consultation
-from offres import deposits, receipts
+from offres import commitments, deposits, receipts
 from offres.models import Deposit, DepositFile
 
 from .errors import ErrorSerializer
@@ -218,10 +218,17 @@ class ReceiptSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField(source="timestamp.gen_time")
     mentions = serializers.SerializerMethodField(help_text="Les mentions de l'accusé de réception.")
     files = serializers.SerializerMethodField()
+    commitment_opening = serializers.SerializerMethodField(
+        help_text="L'ouverture de l'engagement que publie la feuille du journal de transparence : les "
+        "faits du pli et l'aléa, que seul l'accusé de réception contient (docs/verifier.md)."
+    )
     links = serializers.SerializerMethodField()
 
     def get_mentions(self, deposit) -> dict[str, str]:
         return dict(receipts.legal_fields(deposit))
+
+    def get_commitment_opening(self, deposit) -> dict:
+        return commitments.opening(deposit)
 
     def get_files(self, deposit) -> list[dict]:
         return deposit.manifest["files"]

@@ -19,8 +19,9 @@ sends each one in chunks that any web process may receive, in any number of requ
   file's length is also checked against the age format.
 
 Finalisation receives the deposit: reception time under a lock on the consultation,
-late flag, a manifest whose digest is timestamped and appended to the transparency log, and
-the receipt (offres/receipts.py).
+late flag, a manifest whose digest is timestamped, a leaf of the transparency log that
+commits to the deposit's facts without saying any (offres/commitments.py), and the receipt
+(offres/receipts.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from comptes.models import Membership, Organisation, User
 from config.errors import ApplicationError
@@ -46,7 +46,7 @@ from marches.models import Consultation, Lot
 from preuves import journal, timestamps
 from preuves import log as preuves_log
 
-from . import age_format, digests
+from . import age_format, commitments, digests
 from .models import Deposit, DepositChunk, DepositFile, Envelope
 
 COPY_BYTES = 1024 * 1024
@@ -415,12 +415,6 @@ def _complete(file: DepositFile, digest: digests.ResumableSha256 | None) -> None
 # --- Finalisation ---------------------------------------------------------------------------
 
 
-def bidder_pseudonym(company: Organisation) -> str:
-    """What the public log says of a bidder: a keyed hash, stable for one company, that only
-    the platform can link back to it."""
-    return salted_hmac("offres.bidder-pseudonym", str(company.pk), algorithm="sha256").hexdigest()[:32]
-
-
 def _manifest(deposit: Deposit, files: list[DepositFile], received_at) -> dict:
     consultation = deposit.consultation
     company = deposit.company
@@ -457,8 +451,8 @@ def deposit_finalise(*, deposit: Deposit, user: User) -> Deposit:
     """Receive a deposit, in one transaction under a lock on the consultation: reception time
     is the server's time now (the end of the upload is what counts in law), compared with the
     deadline under that lock, so no deposit finalised after the closing can be in time. The
-    manifest's digest is timestamped and appended to the transparency log. Finalising twice
-    gives the same receipt."""
+    manifest's digest is timestamped, and the log's leaf commits to the facts and the token.
+    Finalising twice gives the same receipt."""
     _company_of(user, deposit.company)
     with transaction.atomic():
         # NO KEY UPDATE: finalisations of one consultation, and its closing, are serialised,
@@ -491,25 +485,19 @@ def deposit_finalise(*, deposit: Deposit, user: User) -> Deposit:
         manifest = _manifest(deposit, files, received_at)
         body = manifest_bytes(manifest)
         token = timestamps.timestamp_data(body, purpose="deposit", subject=deposit)
-        leaf = preuves_log.append(
-            "deposit",
-            {
-                "consultation": deposit.consultation_id,
-                "deposit": str(deposit.public_id),
-                "bidder": bidder_pseudonym(deposit.company),
-                "size": sum(f.size for f in files),
-                "received_at": manifest["received_at"],
-                "late": manifest["late"],
-                **preuves_log.leaf_digest_fields(token),
-            },
-        )
         deposit.state = Deposit.State.RECEIVED
         deposit.received_at = received_at
         deposit.late = manifest["late"]
         deposit.manifest = manifest
         deposit.digest = token.hashed_message
         deposit.timestamp = token
+        # The public leaf commits to the deposit's facts and says none of them
+        # (offres/commitments.py); only the receipt and this row keep the nonce that opens it.
+        leaf, nonce = preuves_log.append_deposit(
+            commitments.facts(deposit), tag_key=commitments.tag_key(deposit.consultation_id)
+        )
         deposit.log_index = leaf.index
+        deposit.commitment_nonce = nonce.hex()
         deposit.save()
         journal.record(
             "deposit.received",

@@ -78,6 +78,10 @@ class KeyShare(models.Model):
 
 
 class DepositQuerySet(models.QuerySet):
+    def received(self):
+        """Received deposits, in time or late: every one has its leaf in the log."""
+        return self.filter(state=Deposit.State.RECEIVED)
+
     def of_company_member(self, user):
         """The deposits of the companies `user` belongs to: all a company user may see."""
         return self.filter(company__memberships__user=user).distinct()
@@ -110,6 +114,10 @@ class Deposit(models.Model):
         "preuves.TimestampToken", on_delete=models.PROTECT, null=True, blank=True, related_name="deposit"
     )
     log_index = models.PositiveBigIntegerField("rang dans le journal de transparence", null=True, blank=True)
+    # The nonce of the log leaf's commitment (offres/commitments.py): with the facts, it opens
+    # the commitment. Never public before the opening: the receipt carries it to the company,
+    # and it is kept here so the receipt can be issued again and the opening minutes list it.
+    commitment_nonce = models.CharField("aléa de l'engagement (hex)", max_length=64, blank=True)
     # Only on the test consultation: what the platform found when it decrypted the deposit
     # at once (offres/simulation.py), per file; computed once, after reception.
     test_report = models.JSONField("contrôle du pli de test", null=True, blank=True)
@@ -125,7 +133,13 @@ class Deposit(models.Model):
                 condition=models.Q(state="uploading", received_at__isnull=True)
                 | models.Q(state="received", received_at__isnull=False),
                 name="deposit_received_has_time",
-            )
+            ),
+            # A received deposit has its log leaf, whose commitment only this nonce opens.
+            models.CheckConstraint(
+                condition=models.Q(state="uploading", commitment_nonce="")
+                | models.Q(state="received", commitment_nonce__regex=r"^[0-9a-f]{64}$"),
+                name="deposit_received_has_commitment_nonce",
+            ),
         ]
 
     def __str__(self) -> str:

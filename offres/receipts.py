@@ -2,7 +2,12 @@
 buyer, the consultation's title and object, the date and time of reception, the detailed
 list of documents — with each file's size and digest, the deposit digest, the timestamp and
 the transparency-log proof. Shown by the API, e-mailed, and downloadable as a PDF sealed by
-the platform and as a proof bundle that `python preuves/verifier.py` checks offline."""
+the platform and as a proof bundle that `python preuves/verifier.py` checks offline.
+
+The public log's leaf says nothing of the deposit, only a commitment (offres/commitments.py):
+the receipt is what opens it. The bundle carries the opening (`commitment_opening`: the facts
+and the nonce), the PDF prints it; keep them, they are the company's proof that the leaf is
+its deposit."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from django.core.mail import EmailMessage
 from preuves import log as preuves_log
 from preuves import pdf, verifier
 
+from . import commitments
+
 ENVELOPES = {"application": "candidature", "offer": "offre"}
 TEST_MENTION = (
     "DÉPÔT DE TEST sur la consultation de test de la plateforme : déchiffré par la plateforme dès "
@@ -22,7 +29,24 @@ TEST_MENTION = (
 
 
 def bundle(deposit) -> dict:
-    return preuves_log.bundle(deposit.log_index, token=deposit.timestamp)
+    """The proof bundle, with the opening of the leaf's commitment."""
+    return {
+        **preuves_log.bundle(deposit.log_index, token=deposit.timestamp),
+        "commitment_opening": commitments.opening(deposit),
+    }
+
+
+def commitment_rows(deposit) -> list[tuple[str, str]]:
+    """The opening of the leaf's commitment, as the PDF and the e-mail print it."""
+    opening = commitments.opening(deposit)
+    return [
+        (
+            "Engagement publié (SHA-256)",
+            verifier.deposit_commitment(opening["facts"], bytes.fromhex(opening["nonce"])).hex(),
+        ),
+        ("Aléa de l'engagement", opening["nonce"]),
+        ("Faits engagés (JSON canonique)", verifier.canonical_json(opening["facts"]).decode()),
+    ]
 
 
 def legal_fields(deposit) -> list[tuple[str, str]]:
@@ -98,6 +122,18 @@ def receipt_pdf(deposit) -> bytes:
                 )
             ],
         ),
+        pdf.Section(
+            heading="Engagement dans le journal de transparence",
+            paragraphs=[
+                (
+                    "Jusqu'à l'ouverture des plis, la feuille publique de ce pli ne dit ni la consultation, "
+                    "ni l'entreprise, ni la taille : elle ne porte qu'un engagement sur les faits ci-dessous "
+                    "et un aléa que seul cet accusé de réception contient. Avec eux, vous prouvez que cette "
+                    "feuille est votre pli ; gardez-les."
+                )
+            ],
+            rows=commitment_rows(deposit),
+        ),
     ]
     document = pdf.render(
         title="Accusé de réception d'un pli"
@@ -132,6 +168,8 @@ def send_receipt(deposit) -> None:
             f"{opening}\n\n"
             f"{fields}\n- Documents :\n{files}\n\n"
             f"Empreinte du bordereau : {deposit.digest}\n"
+            f"Engagement publié dans le journal de transparence : {commitment_rows(deposit)[0][1]} "
+            "(le paquet de preuve en contient l'ouverture : gardez-le)\n"
             f"Accusé de réception scellé (PDF) : {base}/accuse.pdf\n"
             f"Paquet de preuve : {base}/preuve\n"
         ),

@@ -16,13 +16,15 @@ MAX_DATA_BYTES = 50 * 1024 * 1024
 class BundleForm(forms.Form):
     bundle = forms.FileField(
         label="Paquet de preuve (fichier .json)",
-        help_text="Le fichier « preuve » téléchargé avec l'accusé de réception.",
+        help_text="Le fichier « preuve » téléchargé avec l'accusé de réception. Pour un pli, il contient "
+        "l'ouverture de l'engagement que publie le journal : les faits du pli et l'aléa.",
     )
     data = forms.FileField(
         label="Fichier horodaté",
         required=False,
         help_text="Facultatif : le fichier dont l'empreinte a été horodatée, pour vérifier qu'il "
-        "est identique.",
+        "est identique. Pour un pli, son bordereau (bordereau.json) : la page vérifie aussi que les "
+        "faits engagés sont les siens, et nomme celui qui diffère.",
     )
 
     def clean_bundle(self):

@@ -343,3 +343,15 @@ def attestation_pdf(point: Checkpoint) -> bytes:
         reference=f"journal-{point.size}",
     )
     return pdf.seal(document)
+
+
+def append_deposit(facts: dict[str, Any], *, tag_key: bytes) -> tuple[LogLeaf, bytes]:
+    """Append a deposit leaf, inside the caller's transaction. The leaf publishes only its
+    type, the minute of reception, a commitment to `facts` under a fresh 32-byte nonce, and
+    a tag that `tag_key` (the consultation's, published with its opening minutes) ties to the
+    consultation (verifier.deposit_leaf). Returns the leaf and the nonce: only the receipt
+    and the deposit's row keep it."""
+    import secrets  # here rather than at the top: this helper is the only user
+
+    nonce = secrets.token_bytes(verifier.NONCE_BYTES)
+    return append("deposit", verifier.deposit_leaf(facts, nonce, tag_key)), nonce

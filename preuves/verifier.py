@@ -14,7 +14,9 @@ module the single definition of the formats:
 - checkpoints: a C2SP tlog-checkpoint body inside a C2SP signed note, signed with Ed25519;
 - timestamps: RFC 3161 tokens (CMS SignedData, RFC 5652), read with the small DER reader
   below rather than an ASN.1 library, so that there is nothing else to install or to trust;
-- the JSON proof bundle, checkpoint and consistency-proof files.
+- the JSON proof bundle, checkpoint and consistency-proof files;
+- deposit leaves, which publish only a commitment to the deposit's facts: the commitment,
+  its opening (in the receipt) and the check of the deposits listed for a consultation.
 
 Code in English; every message is read by a person, so it is in French.
 """
@@ -26,6 +28,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import hmac
 import json
 import re
 import sys
@@ -1515,29 +1518,31 @@ def _bundle_token(bundle: dict) -> bytes:
     return _b64(_get(bundle, "timestamp.tsr", str), "le champ « timestamp.tsr »")
 
 
-def _check_binding(bundle: dict, leaf: _Leaf) -> tuple[bytes, str]:
+def _check_binding(bundle: dict, bound: _Bound) -> tuple[bytes, str]:
     expected = _hex(
-        _get(leaf.content, "timestamp_sha256", str, owner=" de la feuille"),
-        "empreinte du jeton de la feuille",
+        _get(bound.fields, "timestamp_sha256", str, owner=f" {bound.of}"),
+        f"empreinte du jeton {bound.of}",
     )
     tsr = _bundle_token(bundle)
     computed = hashlib.sha256(tsr).digest()
     if computed != expected:
         raise VerificationError(
-            f"SHA-256 du jeton fourni = {_short(computed)}, la feuille désigne le jeton {_short(expected)} : "
-            "ce n'est pas le jeton inscrit dans le journal"
+            f"SHA-256 du jeton fourni = {_short(computed)}, {bound.name} désigne le jeton "
+            f"{_short(expected)} : ce n'est pas le jeton inscrit dans le journal"
         )
-    return tsr, f"SHA-256 du jeton fourni = {computed.hex()}, celle inscrite dans la feuille"
+    return tsr, f"SHA-256 du jeton fourni = {computed.hex()}, celle inscrite dans {bound.name}"
 
 
-def _check_leaf_token(leaf: _Leaf, tsr: bytes, ca: list[x509.Certificate], report: Report) -> tuple[Any, str]:
-    field_ = _get(leaf.content, "digest", str, owner=" de la feuille")
-    digest = _hex(field_, "empreinte « digest » de la feuille", sizes=(32, 48, 64))
+def _check_leaf_token(
+    bound: _Bound, tsr: bytes, ca: list[x509.Certificate], report: Report
+) -> tuple[Any, str]:
+    field_ = _get(bound.fields, "digest", str, owner=f" {bound.of}")
+    digest = _hex(field_, f"empreinte « digest » {bound.of}", sizes=(32, 48, 64))
     info = verify_timestamp(tsr, hashed_message=digest, ca_certs=ca)
     report.facts.update(leaf_gen_time=info.gen_time, leaf_tsa=info.tsa_name, leaf_serial=info.serial_number)
     if info.accuracy:
         report.facts["leaf_accuracy"] = info.accuracy
-    return info, f"{_describe_token(info)}, sur l'empreinte {_short(digest)} de la feuille"
+    return info, f"{_describe_token(info)}, sur l'empreinte {_short(digest)} {bound.of}"
 
 
 def _check_unbound_token(bundle: dict, ca: list[x509.Certificate], report: Report) -> tuple[Any, str]:
@@ -1548,18 +1553,36 @@ def _check_unbound_token(bundle: dict, ca: list[x509.Certificate], report: Repor
     )
 
 
-def _check_data(leaf: _Leaf, data: bytes, report: Report) -> tuple[bool, str]:
+def _check_data(bound: _Bound, data: bytes, report: Report) -> tuple[bool, str]:
     expected = _hex(
-        _get(leaf.content, "digest", str, owner=" de la feuille"), "empreinte « digest » de la feuille"
+        _get(bound.fields, "digest", str, owner=f" {bound.of}"), f"empreinte « digest » {bound.of}"
     )
     computed = hashlib.sha256(data).digest()
     report.facts["data_sha256"] = computed.hex()
     if computed != expected:
         raise VerificationError(
-            f"SHA-256 du fichier = {_short(computed)}, la feuille porte l'empreinte {_short(expected)} : "
+            f"SHA-256 du fichier = {_short(computed)}, {bound.name} porte l'empreinte {_short(expected)} : "
             "ce n'est pas le fichier déposé"
         )
-    return True, f"SHA-256 du fichier = {computed.hex()}, celle inscrite dans la feuille"
+    return True, f"SHA-256 du fichier = {computed.hex()}, celle inscrite dans {bound.name}"
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """Where the timestamp's imprint (`digest`) and the token's SHA-256 are read: the leaf
+    itself, or, for a deposit leaf that publishes only a commitment, the commitment's opening."""
+
+    fields: dict
+    name: str  # « la feuille »
+    of: str  # « de la feuille »
+
+
+def _leaf_bound(leaf: _Leaf) -> _Bound:
+    return _Bound(leaf.content, "la feuille", "de la feuille")
+
+
+def _opening_bound(facts: dict) -> _Bound:
+    return _Bound(facts, "l'ouverture de l'engagement", "de l'ouverture de l'engagement")
 
 
 def verify_bundle(
@@ -1592,7 +1615,20 @@ def verify_bundle(
 
     leaf: _Leaf | None = run.results.get("Données de la feuille")
     leaf_token = _present(bundle, "timestamp")
-    bound = leaf is not None and ("digest" in leaf.content or "timestamp_sha256" in leaf.content)
+    # A deposit leaf publishes only a commitment: the digest and the token it binds are in
+    # its opening, which the receipt's bundle carries.
+    committed = leaf is not None and "commitment" in leaf.content
+    bound = committed or (
+        leaf is not None and ("digest" in leaf.content or "timestamp_sha256" in leaf.content)
+    )
+    bound_by, bound_as = "Données de la feuille", _leaf_bound
+    if committed:
+        run.run(
+            "Ouverture de l'engagement",
+            lambda leaf: _check_opening(bundle, leaf, report, data),
+            "Données de la feuille",
+        )
+        bound_by, bound_as = "Ouverture de l'engagement", _opening_bound
     # Every checkpoint the platform publishes is timestamped: one without its token is a
     # weaker proof than what the receipt promised, so it fails rather than warns.
     run.run("Autorité d'horodatage", lambda _: _check_tsa_ca(bundle, report, tsa_ca), "Format")
@@ -1604,11 +1640,11 @@ def verify_bundle(
     )
     report.authenticated = log_key is not None and tsa_ca is not None
     if bound:
-        run.run("Jeton lié à la feuille", lambda leaf: _check_binding(bundle, leaf), "Données de la feuille")
+        run.run("Jeton lié à la feuille", lambda source: _check_binding(bundle, bound_as(source)), bound_by)
         run.run(
             "Horodatage de la feuille",
-            lambda leaf, tsr, ca: _check_leaf_token(leaf, tsr, ca, report),
-            "Données de la feuille",
+            lambda source, tsr, ca: _check_leaf_token(bound_as(source), tsr, ca, report),
+            bound_by,
             "Jeton lié à la feuille",
             "Autorité d'horodatage",
         )
@@ -1620,8 +1656,411 @@ def verify_bundle(
             "Autorité d'horodatage",
         )
     if data is not None:
-        run.run("Fichier fourni", lambda leaf: _check_data(leaf, data, report), "Données de la feuille")
+        run.run("Fichier fourni", lambda source: _check_data(bound_as(source), data, report), bound_by)
+        if committed:
+            run.run(
+                "Faits du bordereau",
+                lambda facts, _: _check_manifest_facts(facts, data),
+                "Ouverture de l'engagement",
+                "Fichier fourni",
+            )
     return report
+
+
+# --- Deposit commitments ---------------------------------------------------------------------
+#
+# A deposit leaf says nothing of the deposit before the opening: its type, the minute of
+# reception, a commitment to the deposit's facts and a tag that only the consultation's key
+# (published with the opening minutes) ties to its consultation. The receipt holds the
+# opening of the commitment: the facts and the nonce. Byte formats (docs/verifier.md):
+#
+#   commitment = SHA-256("marches-ouverts/engagement-depot/1" ‖ 0x0A ‖ nonce ‖ JSON(facts))
+#   tag        = HMAC-SHA-256(consultation key, "marches-ouverts/etiquette-depot/1" ‖ 0x0A ‖ commitment)
+#
+# nonce: 32 random bytes; JSON: UTF-8, keys sorted, no spaces (as the leaves).
+
+DEPOSIT_COMMITMENT_FORMAT = "marches-ouverts/engagement-depot/1"
+DEPOSIT_TAG_FORMAT = "marches-ouverts/etiquette-depot/1"
+NONCE_BYTES = 32
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_RECEIVED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
+
+# Each fact of a deposit: what it must be, and how it reads in French.
+DEPOSIT_FACTS: dict[str, str] = {
+    "consultation": "l'identifiant de la consultation, un entier positif",
+    "deposit": "l'identifiant du pli, un UUID en minuscules",
+    "company": "le SIRET ou le numéro d'identification de l'entreprise, une chaîne non vide",
+    "lots": "les numéros des lots, une liste d'entiers positifs croissants",
+    "received_at": "l'heure de réception en UTC à la milliseconde (AAAA-MM-JJTHH:MM:SS.mmm+00:00)",
+    "late": "hors délai, un booléen",
+    "digest": "le SHA-256 du bordereau, 64 chiffres hexadécimaux en minuscules",
+    "timestamp_sha256": "le SHA-256 du jeton d'horodatage, 64 chiffres hexadécimaux en minuscules",
+}
+
+
+def canonical_json(data: Any) -> bytes:
+    """The canonical JSON of the leaves and the commitments: UTF-8, keys sorted, no spaces."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _fact_ok(name: str, value: Any) -> bool:
+    if name == "consultation":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if name == "deposit":
+        return isinstance(value, str) and _UUID.fullmatch(value) is not None
+    if name == "company":
+        return isinstance(value, str) and value.strip() != ""
+    if name == "lots":
+        return (
+            isinstance(value, list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)
+            and value == sorted(set(value))
+        )
+    if name == "received_at":
+        return isinstance(value, str) and _RECEIVED_AT.fullmatch(value) is not None
+    if name == "late":
+        return isinstance(value, bool)
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
+
+
+def check_deposit_facts(facts: Any, path: str = "facts") -> dict:
+    """The facts of a deposit, each of the expected kind, or a VerificationError naming the
+    first wrong one: the commitment hashes their exact text, so there is one spelling only."""
+    if not isinstance(facts, dict):
+        raise VerificationError(f"champ « {path} » : un objet est attendu")
+    unknown = sorted(set(facts) - set(DEPOSIT_FACTS))
+    if unknown:
+        raise VerificationError(f"fait « {unknown[0]} » inconnu dans « {path} »")
+    for name, meaning in DEPOSIT_FACTS.items():
+        if name not in facts:
+            raise VerificationError(f"fait « {name} » absent de « {path} » ({meaning})")
+        if not _fact_ok(name, facts[name]):
+            raise VerificationError(f"fait « {name} » mal formé : {meaning} est attendu, pas {facts[name]!r}")
+    return facts
+
+
+def deposit_commitment(facts: dict, nonce: bytes) -> bytes:
+    """SHA-256 over the domain, the nonce and the canonical JSON of the facts."""
+    check_deposit_facts(facts)
+    if len(nonce) != NONCE_BYTES:
+        raise VerificationError(f"l'aléa fait {len(nonce)} octets, {NONCE_BYTES} attendus")
+    return hashlib.sha256(DEPOSIT_COMMITMENT_FORMAT.encode() + b"\n" + nonce + canonical_json(facts)).digest()
+
+
+def deposit_tag(key: bytes, commitment: bytes) -> bytes:
+    """What ties a leaf to its consultation once the consultation's key is published."""
+    return hmac.new(key, DEPOSIT_TAG_FORMAT.encode() + b"\n" + commitment, hashlib.sha256).digest()
+
+
+def deposit_leaf_time(received_at: str) -> str:
+    """The time a deposit leaf shows: the minute of reception, in UTC (« 2026-12-04T17:59Z »)."""
+    return received_at[:16] + "Z"
+
+
+def deposit_leaf(facts: dict, nonce: bytes, tag_key: bytes) -> dict:
+    """The content of a deposit leaf, without its type."""
+    commitment = deposit_commitment(facts, nonce)
+    return {
+        "format": DEPOSIT_COMMITMENT_FORMAT,
+        "commitment": commitment.hex(),
+        "tag": deposit_tag(tag_key, commitment).hex(),
+        "time": deposit_leaf_time(facts["received_at"]),
+    }
+
+
+def deposit_opening(facts: dict, nonce: bytes) -> dict:
+    """The opening of a deposit leaf's commitment, as the receipt carries it."""
+    check_deposit_facts(facts)
+    return {"format": DEPOSIT_COMMITMENT_FORMAT, "facts": facts, "nonce": nonce.hex()}
+
+
+def parse_deposit_opening(opening: Any, path: str = "commitment_opening") -> tuple[dict, bytes]:
+    """(facts, nonce) of an opening, or a VerificationError naming the wrong field."""
+    if not isinstance(opening, dict):
+        raise VerificationError(f"champ « {path} » : un objet est attendu")
+    value = _get(opening, "format", str, prefix=path)
+    if value != DEPOSIT_COMMITMENT_FORMAT:
+        raise VerificationError(
+            f"ouverture au format « {value} » inconnu : ce vérificateur lit « {DEPOSIT_COMMITMENT_FORMAT} »"
+        )
+    nonce = _hex(_get(opening, "nonce", str, prefix=path), f"l'aléa « {path}.nonce »", sizes=(NONCE_BYTES,))
+    facts = check_deposit_facts(_get(opening, "facts", dict, prefix=path), f"{path}.facts")
+    return facts, nonce
+
+
+# Where each fact stands in a manifest (bordereau, « marches-ouverts/bordereau/1 »), to name the
+# wrong one when an opening does not match its commitment.
+_MANIFEST_FACTS = {
+    "consultation": ("consultation", "id"),
+    "deposit": ("deposit",),
+    "company": ("company", "identifier"),
+    "lots": ("lots",),
+    "received_at": ("received_at",),
+    "late": ("late",),
+}
+
+
+def _manifest_disagreements(facts: dict, data: bytes) -> list[str]:
+    """The facts that the manifest `data` contradicts (none if it is not a manifest)."""
+    wrong = []
+    if hashlib.sha256(data).hexdigest() != facts["digest"]:
+        wrong.append("digest")
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError):
+        return wrong
+    if not isinstance(manifest, dict):
+        return wrong
+    for name, path in _MANIFEST_FACTS.items():
+        value: Any = manifest
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and value != facts[name]:
+            wrong.append(name)
+    return wrong
+
+
+def _check_manifest_facts(facts: dict, data: bytes) -> tuple[bool, str]:
+    """The facts committed are those of the manifest the token covers: the platform cannot
+    have committed, say, « dans le délai » for a deposit its manifest dates after the deadline."""
+    wrong = _manifest_disagreements(facts, data)
+    if wrong:
+        names = ", ".join(f"« {name} »" for name in wrong)
+        raise VerificationError(f"l'ouverture et le bordereau fourni diffèrent sur : {names}")
+    return (
+        True,
+        "l'ouverture reprend les faits du bordereau (consultation, pli, entreprise, lots, réception, délai)",
+    )
+
+
+def _check_opening(bundle: dict, leaf: _Leaf, report: Report, data: bytes | None) -> tuple[dict, str]:
+    """The commitment of a deposit leaf opens with the facts and nonce of the receipt."""
+    value = _get(leaf.content, "format", str, owner=" de la feuille")
+    if value != DEPOSIT_COMMITMENT_FORMAT:
+        raise VerificationError(
+            f"engagement au format « {value} » inconnu : ce vérificateur lit « {DEPOSIT_COMMITMENT_FORMAT} »"
+        )
+    expected = _hex(
+        _get(leaf.content, "commitment", str, owner=" de la feuille"), "l'engagement de la feuille"
+    )
+    if not _present(bundle, "commitment_opening"):
+        raise VerificationError(
+            "la feuille ne publie qu'un engagement et le lot n'en contient pas l'ouverture (champ "
+            "« commitment_opening » absent) : prenez le paquet de preuve joint à l'accusé de réception"
+        )
+    facts, nonce = parse_deposit_opening(bundle["commitment_opening"])
+    report.facts.update(
+        deposit=facts["deposit"],
+        consultation=facts["consultation"],
+        company=facts["company"],
+        received_at=facts["received_at"],
+        late="oui" if facts["late"] else "non",
+    )
+    computed = deposit_commitment(facts, nonce)
+    if computed != expected:
+        wrong = []
+        if _present(bundle, "timestamp.tsr"):
+            tsr = _b64(_get(bundle, "timestamp.tsr", str), "le champ « timestamp.tsr »")
+            if hashlib.sha256(tsr).hexdigest() != facts["timestamp_sha256"]:
+                wrong.append("timestamp_sha256")
+        if data is not None:
+            wrong += _manifest_disagreements(facts, data)
+        if wrong:
+            source = "le bordereau fourni ou le jeton du lot" if data is not None else "le jeton du lot"
+            names = ", ".join(f"« {name} »" for name in wrong)
+            culprit = f"fait faux dans l'ouverture, d'après {source} : {names}"
+        elif data is not None:
+            culprit = "les faits concordent avec le bordereau et le jeton : c'est l'aléa qui diffère"
+        else:
+            culprit = (
+                "un fait ou l'aléa diffère de ce qui a été engagé (joignez le bordereau pour savoir lequel)"
+            )
+        raise VerificationError(
+            f"l'ouverture donne l'engagement {_short(computed)}, la feuille publie {_short(expected)} : "
+            + culprit
+        )
+    time = _get(leaf.content, "time", str, owner=" de la feuille")
+    if time != deposit_leaf_time(facts["received_at"]):
+        raise VerificationError(
+            f"fait « received_at » : la réception ({facts['received_at']}) n'est pas dans la minute que "
+            f"publie la feuille ({time})"
+        )
+    return facts, f"les faits et l'aléa de l'accusé de réception redonnent l'engagement {computed.hex()}"
+
+
+FACT_LABELS.update(
+    deposit="Identifiant du pli",
+    consultation="Consultation (identifiant)",
+    company="Entreprise (SIRET ou identifiant)",
+    received_at="Date et heure de réception (UTC)",
+    late="Hors délai",
+    deposits_listed="Plis listés",
+    deposits_logged="Plis inscrits au journal pour cette consultation",
+)
+
+
+def _leaf_contents(leaves: Any) -> dict[int, dict]:
+    """Index → content of leaves as /preuves/log/leaves gives them (`index` and `data`)."""
+    if not isinstance(leaves, list):
+        raise VerificationError("les feuilles doivent être une liste")
+    contents: dict[int, dict] = {}
+    for position, item in enumerate(leaves):
+        path = f"leaves[{position}]"
+        index = _get(item, "index", int, prefix=path)
+        data = _b64(_get(item, "data", str, prefix=path), f"le champ « {path}.data »")
+        if index in contents:
+            raise VerificationError(f"la feuille n°{index} est donnée deux fois")
+        try:
+            content = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise VerificationError(
+                f"les données de la feuille n°{index} ne sont pas un JSON lisible"
+            ) from None
+        if "leaf_hash" in item and _hex(_get(item, "leaf_hash", str, prefix=path), path) != leaf_hash(data):
+            raise VerificationError(f"la feuille n°{index} n'a pas l'empreinte annoncée")
+        contents[index] = content if isinstance(content, dict) else {}
+    return contents
+
+
+def verify_deposit_set(
+    *,
+    consultation: int,
+    tag_key: bytes,
+    listed: Any,
+    leaves: Any,
+    checkpoint: dict | None = None,
+    log_key: Ed25519PublicKey | None = None,
+) -> Report:
+    """After the opening: check that the deposits the opening minutes list for `consultation`
+    — each as {"log_index": N, "opening": {…}} — are exactly those the log holds for it.
+
+    `tag_key` is the consultation's key, published with the minutes; `leaves` are the log's
+    leaves as /preuves/log/leaves gives them. Every listed opening must open the commitment
+    at its index, with the consultation's id, and every leaf whose tag the key gives must be
+    listed: a deposit the platform kept out of the minutes is found. With `checkpoint` and
+    `log_key`, the leaves must be the whole tree that checkpoint signs, so that none was
+    held back. Never raises on bad input."""
+    report = Report()
+    run = _Checks(report)
+    needs: tuple[str, ...] = ()
+    if checkpoint is not None or log_key is not None:
+        run.run("Arbre complet", lambda: _whole_tree(leaves, checkpoint, log_key, report))
+        needs = ("Arbre complet",)
+    run.run("Feuilles du journal", lambda *_: _logged(consultation, tag_key, leaves, report), *needs)
+    run.run(
+        "Plis listés", lambda logged: _listed(consultation, listed, logged, report), "Feuilles du journal"
+    )
+    run.run(
+        "Même ensemble", lambda logged, found: _same_set(logged, found), "Feuilles du journal", "Plis listés"
+    )
+    return report
+
+
+def _tree_root(hashes: Sequence[bytes]) -> bytes:
+    """MTH of RFC 9162 §2.1.1 over leaf hashes."""
+    if not hashes:
+        return EMPTY_ROOT
+    if len(hashes) == 1:
+        return hashes[0]
+    split = 1
+    while split * 2 < len(hashes):
+        split *= 2
+    return node_hash(_tree_root(hashes[:split]), _tree_root(hashes[split:]))
+
+
+def _whole_tree(
+    leaves: Any, checkpoint: dict | None, log_key: Ed25519PublicKey | None, report: Report
+) -> tuple[bool, str]:
+    if checkpoint is None or log_key is None:
+        raise VerificationError("le point de contrôle et la clé du journal vont ensemble")
+    point = verify_checkpoint(checkpoint, log_key)
+    contents = _leaf_contents(leaves)
+    if sorted(contents) != list(range(point.size)):
+        raise VerificationError(
+            f"le point de contrôle signe un arbre de {count(point.size, 'feuille')} : il faut les feuilles "
+            f"0 à {point.size - 1}, toutes, et elles seules ({count(len(contents), 'feuille')} données)"
+        )
+    datas = {_get(item, "index", int): _b64(_get(item, "data", str), "données") for item in leaves}
+    root = _tree_root([leaf_hash(datas[index]) for index in range(point.size)])
+    if root != point.root:
+        raise VerificationError(
+            f"les feuilles données mènent à la racine {_short(root)}, le point de contrôle signe "
+            f"{_short(point.root)}"
+        )
+    report.facts.update(tree_size=point.size, root_hash=point.root.hex())
+    return True, f"les {count(point.size, 'feuille')} mènent à la racine signée {_short(point.root)}"
+
+
+def _logged(consultation: int, tag_key: bytes, leaves: Any, report: Report) -> tuple[dict[int, dict], str]:
+    contents = _leaf_contents(leaves)
+    deposits = {i: c for i, c in contents.items() if c.get("type") == "deposit"}
+    logged = {}
+    for index, content in deposits.items():
+        try:
+            commitment = _hex(str(content.get("commitment")), "engagement")
+            tag = _hex(str(content.get("tag")), "étiquette")
+        except VerificationError:
+            raise VerificationError(
+                f"la feuille de pli n°{index} n'a pas d'engagement ni d'étiquette lisibles"
+            ) from None
+        if hmac.compare_digest(deposit_tag(tag_key, commitment), tag):
+            logged[index] = content
+    report.facts["deposits_logged"] = len(logged)
+    return logged, (
+        f"{count(len(contents), 'feuille')} lues, dont {count(len(deposits), 'feuille')} de pli ; "
+        f"la clé de la consultation n°{consultation} en désigne {len(logged)}"
+    )
+
+
+def _listed(consultation: int, listed: Any, logged: dict[int, dict], report: Report) -> tuple[set[int], str]:
+    if not isinstance(listed, list):
+        raise VerificationError("les plis listés doivent être une liste")
+    found: set[int] = set()
+    seen_deposits: set[str] = set()
+    for position, item in enumerate(listed):
+        path = f"plis[{position}]"
+        index = _get(item, "log_index", int, prefix=path)
+        facts, nonce = parse_deposit_opening(_get(item, "opening", dict, prefix=path), f"{path}.opening")
+        if index in found:
+            raise VerificationError(f"la feuille n°{index} est listée deux fois")
+        if facts["deposit"] in seen_deposits:
+            raise VerificationError(f"le pli {facts['deposit']} est listé deux fois")
+        if facts["consultation"] != consultation:
+            raise VerificationError(
+                f"le pli {facts['deposit']} (feuille n°{index}) a été déposé pour la consultation "
+                f"n°{facts['consultation']}, pas la n°{consultation}"
+            )
+        content = logged.get(index)
+        if content is None:
+            raise VerificationError(
+                f"le pli {facts['deposit']} est listé à la feuille n°{index}, qui n'est pas une feuille "
+                "de pli de cette consultation"
+            )
+        if content.get("commitment") != deposit_commitment(facts, nonce).hex():
+            raise VerificationError(
+                f"l'ouverture du pli {facts['deposit']} ne redonne pas l'engagement de la feuille n°{index}"
+            )
+        if content.get("time") != deposit_leaf_time(facts["received_at"]):
+            raise VerificationError(
+                f"le pli {facts['deposit']} : la réception ({facts['received_at']}) n'est pas dans la minute "
+                f"de la feuille n°{index} ({content.get('time')})"
+            )
+        found.add(index)
+        seen_deposits.add(facts["deposit"])
+    report.facts["deposits_listed"] = len(found)
+    return found, f"{count(len(found), 'pli')} listés, chacun ouvre l'engagement de sa feuille"
+
+
+def _same_set(logged: dict[int, dict], found: set[int]) -> tuple[bool, str]:
+    missing = sorted(set(logged) - found)
+    if missing:
+        ranks = ", ".join(f"n°{index}" for index in missing)
+        raise VerificationError(
+            f"{count(len(missing), 'feuille')} de pli de cette consultation "
+            f"{'manque' if len(missing) == 1 else 'manquent'} à la liste : {ranks}"
+        )
+    return True, f"les {count(len(found), 'pli')} listés sont exactement ceux du journal"
 
 
 def verify_consistency_files(

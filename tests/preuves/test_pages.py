@@ -1,6 +1,7 @@
 """The public proof pages: the overview and « Vérifier une preuve »."""
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -130,3 +131,62 @@ def test_hostile_bundle_contents_fail_checks_without_a_server_error(client, bund
     assert failure.message == "les données de la feuille ne sont pas un JSON lisible"
     ca_check = next(c for c in verifier.verify_bundle(bad_ca).checks if c.name == "Autorité d'horodatage")
     assert "illisible" in ca_check.message
+
+
+MANIFEST = log.canonical(
+    {
+        "format": "marches-ouverts/bordereau/1",
+        "deposit": "0b6f4c1e-3a5d-4e8f-9a7b-2c1d0e9f8a7b",
+        "company": {"name": "Durand Bâtiment", "identifier": "12345678900011"},
+        "consultation": {"id": 4, "reference": "2026-004"},
+        "lots": [],
+        "received_at": "2026-12-04T17:59:59.999+00:00",
+        "late": False,
+    }
+)
+
+
+@pytest.fixture
+def deposit_bundle(db):
+    """The bundle of a deposit leaf, which publishes only a commitment, with its opening."""
+    log.append_many("test", [{"n": i} for i in range(3)])
+    token = timestamps.timestamp_data(MANIFEST, purpose="test")
+    manifest = json.loads(MANIFEST)
+    facts = {
+        "consultation": 4,
+        "deposit": manifest["deposit"],
+        "company": "12345678900011",
+        "lots": [],
+        "received_at": manifest["received_at"],
+        "late": False,
+        "digest": token.hashed_message,
+        "timestamp_sha256": hashlib.sha256(bytes(token.response)).hexdigest(),
+    }
+    leaf, nonce = log.append_deposit(facts, tag_key=b"cle de la consultation 4")
+    assert set(json.loads(bytes(leaf.data))) == {"type", "format", "commitment", "tag", "time"}
+    return {
+        **log.bundle(leaf.index, token=token),
+        "commitment_opening": verifier.deposit_opening(facts, nonce),
+    }
+
+
+def test_a_deposit_receipt_opens_its_leaf_on_the_page(client, deposit_bundle):
+    response = upload(client, deposit_bundle, data=MANIFEST)
+    page = text(response)
+    assert "Preuve valide" in page
+    checks = {check.name: check.ok for check in response.context["report"].checks}
+    assert checks["Ouverture de l'engagement"]
+    assert checks["Faits du bordereau"]
+    assert "Identifiant du pli" in page
+    assert "0b6f4c1e-3a5d-4e8f-9a7b-2c1d0e9f8a7b" in page
+
+
+def test_the_page_names_the_wrong_fact(client, deposit_bundle):
+    deposit_bundle["commitment_opening"]["facts"]["late"] = True
+    page = " ".join(text(upload(client, deposit_bundle, data=MANIFEST)).split())
+    assert "Preuve invalide" in page
+    assert "fait faux dans l'ouverture, d'après le bordereau fourni ou le jeton du lot : « late »" in page
+    del deposit_bundle["commitment_opening"]
+    page = text(upload(client, deposit_bundle))
+    assert "Preuve invalide" in page
+    assert "commitment_opening" in page
