@@ -52,6 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (django-csp) on every response, static files included: before
+    # WhiteNoise, whose static responses never reach the middleware below it.
+    "config.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -257,6 +260,27 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Content-Security-Policy (django-csp 4; config/csp.py, docs/chiffrement.md) ---------
+# Strict on every page, the deposit page that encrypts the bid first: no inline script or
+# style, no eval, nothing from another origin. `data:` images only, for the icons that the
+# DSFR's style sheet embeds (url("data:image/svg+xml…")); an image cannot run code. The one
+# relaxation per view is the API's Swagger UI (api/urls.py, its style sheet's inline SVGs).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "report-uri": ["/csp/rapport"],
+        "report-to": "csp",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------
