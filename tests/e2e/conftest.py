@@ -87,7 +87,10 @@ CONSOLE_BREACHES = ("Content Security Policy", "Content-Security-Policy", "integ
 
 
 def watch_csp(context, violations: list) -> None:
-    context.expose_function("__cspViolation", violations.append)
+    def on_violation(violation):
+        violations.append(violation)
+
+    context.expose_function("__cspViolation", on_violation)
     context.add_init_script(WATCH_CSP)
 
     def on_console(message):
