@@ -72,6 +72,8 @@ def test_every_kind_of_page_carries_the_strict_policy(client, buyer_agent, depos
         "/nulle-part/",  # the 404 page
         reverse("api:consultations"),
         reverse("api:schema"),
+        reverse("api:docs"),
+        reverse("api:docs") + "?script",
     ]
     for url in public:
         assert_strict(client.get(url))

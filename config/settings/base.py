@@ -264,9 +264,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Content-Security-Policy (django-csp 4; config/csp.py, docs/chiffrement.md) ---------
 # Strict on every page, the deposit page that encrypts the bid first: no inline script or
-# style, no eval, nothing from another origin. `data:` images only, for the icons that the
-# DSFR's style sheet embeds (url("data:image/svg+xml…")); an image cannot run code. The one
-# relaxation per view is the API's Swagger UI (api/urls.py, its style sheet's inline SVGs).
+# style, no eval, nothing from another origin, on every page (the API's Swagger UI too: its
+# start-up script and style are files, api/urls.py). `data:` images only, for the icons that
+# the DSFR's and Swagger UI's style sheets embed (url("data:image/svg+xml…")): an image runs
+# no code.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
