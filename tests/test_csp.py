@@ -8,6 +8,9 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from preuves.models import JournalEntry
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers import login_as
 from tests.marches.test_services import publishable
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STRICT = {
@@ -140,9 +144,9 @@ def test_no_template_has_inline_code():
 
 
 def test_the_production_settings_send_the_policy_before_whitenoise():
-    """config.settings.production, as gunicorn loads it: the middleware is there, ahead of
-    WhiteNoise (whose static responses would otherwise go out without the header), and the
-    policy is the strict one."""
+    """config.settings.production, as gunicorn loads it: the middleware is there, first (the
+    responses of WhiteNoise and of the HTTPS redirect would otherwise go out without the
+    header), and the policy is the strict one."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -161,9 +165,7 @@ def test_the_production_settings_send_the_policy_before_whitenoise():
     found = json.loads(out.stdout.strip().splitlines()[-1])
     middleware = found["middleware"]
     assert "config.csp.CSPMiddleware" in middleware
-    assert middleware.index("config.csp.CSPMiddleware") < middleware.index(
-        "whitenoise.middleware.WhiteNoiseMiddleware"
-    )
+    assert middleware[0] == "config.csp.CSPMiddleware"
     assert directives(found["policy"]) == STRICT
 
 
@@ -296,3 +298,154 @@ def test_reports_are_rate_limited_per_address_and_overall(client, monkeypatch):
     # The platform's budget is spent: another address is dropped too.
     post(client, REPORT_URI_BODY, REMOTE_ADDR="198.51.100.3")
     assert JournalEntry.objects.filter(action="csp.violation").count() == 5
+
+
+# --- Behind gunicorn, with the production settings ------------------------------------------
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+PRODUCTION_UNDER_TEST = '''
+"""config.settings.production, middleware and all, on the test's database; static files
+served by WhiteNoise from the apps' folders (no collectstatic in a test)."""
+import json, os
+from config.settings.production import *  # noqa
+DATABASES = {"default": {**DATABASES["default"], **json.loads(os.environ["CSP_TEST_DATABASE"])}}
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = True
+'''
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch(url: str, cookie: str = "", data: bytes | None = None, content_type: str = "", https: bool = True):
+    """As nginx forwards a request (X-Forwarded-Proto: https), redirects not followed."""
+    request = urllib.request.Request(url, data=data, headers={"X-Forwarded-Proto": "https"} if https else {})
+    if cookie:
+        request.add_header("Cookie", cookie)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def session_cookie(user) -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from comptes.services import SESSION_2FA_VERIFIED
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[SESSION_2FA_VERIFIED] = True
+    session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+@pytest.fixture
+def gunicorn(transactional_db, tmp_path):
+    from django.db import connection
+
+    if not GUNICORN.exists():
+        pytest.skip("needs gunicorn (requirements/production.txt)")
+    (tmp_path / "production_under_test.py").write_text(PRODUCTION_UNDER_TEST)
+    database = {
+        k: connection.settings_dict[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")
+    }
+    port = free_port()
+    unset = {"DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in unset} | {
+        "DJANGO_SETTINGS_MODULE": "production_under_test",
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+        "SECRET_KEY": settings.SECRET_KEY,  # the sessions made here must be valid there
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CSP_TEST_DATABASE": json.dumps(database, default=str),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "PREUVES_KEY_DIR": str(settings.PREUVES_KEY_DIR),
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(GUNICORN), "--config", "docker/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--worker-tmp-dir", str(tmp_path), "config.wsgi:application"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                fetch(url + "/healthz")
+                break
+            except OSError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn stopped:\n{log.read_text()}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_behind_gunicorn_every_sampled_response_carries_the_strict_policy(gunicorn, buyer_agent):
+    from offres.bundle import bundle_digest
+
+    consultation, _ = publishable(buyer_agent, reference="2026-CSP-G")
+    consultation = services.consultation_publish(consultation=consultation, published_by=buyer_agent.user)
+    company = MembershipFactory(company_admin=True).user
+    staff = UserFactory(staff=True, totp=True)
+    sample = {
+        "": [
+            "/",
+            "/healthz",
+            reverse("marches:search"),
+            reverse("marches:detail", args=[consultation.pk]),
+            reverse("offres:encryption_code"),
+            reverse("comptes:login"),
+            "/nulle-part/",
+            reverse("api:consultations"),
+            reverse("api:docs"),
+            "/" + settings.ADMIN_URL,  # a redirect to the admin's login
+            "/static/offres/build/chiffrement.js",  # served by WhiteNoise
+        ],
+        session_cookie(company): [
+            reverse("offres:deposit_new", args=[consultation.pk]),
+            reverse("offres:deposit_list"),
+            reverse("api:me"),
+        ],
+        session_cookie(buyer_agent.user): [reverse("marches:buyer_detail", args=[consultation.pk])],
+        session_cookie(staff): ["/" + settings.ADMIN_URL],
+    }
+    statuses = {}
+    for cookie, urls in sample.items():
+        for url in urls:
+            status, headers, body = fetch(gunicorn + url, cookie)
+            statuses[url] = status
+            assert status < 500, (url, body[:2000])
+            assert "Content-Security-Policy" in headers, url
+            assert directives(headers["Content-Security-Policy"]) == STRICT, url
+            assert headers["Reporting-Endpoints"] == 'csp="/csp/rapport"', url
+            if url.endswith("/deposer/"):
+                assert status == 200
+                assert f'integrity="{bundle_digest().integrity}"'.encode() in body
+    assert statuses["/" + settings.ADMIN_URL] == 200  # the staff's admin index
+    assert statuses["/static/offres/build/chiffrement.js"] == 200
+    # Plain HTTP, as if nginx were skipped: SecurityMiddleware's redirect to HTTPS has it too.
+    status, headers, _ = fetch(gunicorn + "/", https=False)
+    assert status == 301
+    assert directives(headers["Content-Security-Policy"]) == STRICT
+    # The report endpoint answers there too (no CSRF token in a browser's report).
+    status, _, _ = fetch(gunicorn + "/csp/rapport", data=json.dumps(REPORT_URI_BODY).encode(),
+                         content_type="application/csp-report")  # fmt: skip
+    assert status == 204
+    assert JournalEntry.objects.filter(action="csp.violation").count() == 1

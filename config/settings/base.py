@@ -51,10 +51,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy (django-csp) on every response, static files included: before
-    # WhiteNoise, whose static responses never reach the middleware below it.
+    # Content-Security-Policy (django-csp) on every response: first, so that the responses
+    # of the middleware below it (WhiteNoise's static files, the HTTPS redirect) carry it too.
     "config.csp.CSPMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
