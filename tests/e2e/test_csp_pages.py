@@ -10,10 +10,10 @@ from playwright.sync_api import expect
 
 from marches import services
 from offres.bundle import bundle_digest
-from tests.factories import PASSWORD, MembershipFactory
+from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.marches.test_services import publishable
 
-from .helpers import check_page
+from .helpers import check_page, totp_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,8 +25,20 @@ def test_swagger_ui_runs_under_the_policy(page):
 
 
 def test_the_admin_and_the_digest_page_run_under_the_policy(page):
-    page.goto("/" + settings.ADMIN_URL)
-    expect(page.locator("input[name=username]")).to_have_count(1)
+    staff = UserFactory(staff=True, totp=True)
+    page.goto("/comptes/connexion/")
+    page.locator("#id_username").fill(staff.email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter", exact=True).click()
+    code, _ = totp_now(staff.totp_device.secret)
+    page.locator("#id_code").fill(code)
+    page.get_by_role("button", name="Valider").click()
+    expect(page).to_have_url(f"{page.base_url}/comptes/compte/")
+    admin = "/" + settings.ADMIN_URL
+    for path in ["", "comptes/organisation/", "comptes/organisation/add/", "comptes/user/"]:
+        page.goto(admin + path)
+        expect(page).to_have_url(page.base_url + admin + path)
+        expect(page.locator("#site-name")).to_be_visible()
     page.goto(reverse("offres:encryption_code"))
     expect(page.locator("#empreinte-sha256")).to_have_text(bundle_digest().hex)
     check_page(page, "verifier-le-code-de-chiffrement")
