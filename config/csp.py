@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import RawPostDataException
@@ -62,7 +63,13 @@ class CSPMiddleware(BaseCSPMiddleware):
     def process_response(self, request, response):
         response = super().process_response(request, response)
         if "Content-Security-Policy" in response and "Reporting-Endpoints" not in response:
-            response["Reporting-Endpoints"] = f'{REPORT_ENDPOINT}="{REPORT_PATH}"'
+            # An absolute address, as every example of the Reporting API gives it (https in
+            # production: SECURE_PROXY_SSL_HEADER).
+            try:
+                endpoint = request.build_absolute_uri(REPORT_PATH)
+            except DisallowedHost:  # the 400 for a forged Host: report-uri only
+                return response
+            response["Reporting-Endpoints"] = f'{REPORT_ENDPOINT}="{endpoint}"'
         return response
 
 

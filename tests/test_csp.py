@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from config import csp
@@ -53,7 +53,7 @@ def assert_strict(response):
     assert header, f"no Content-Security-Policy on {response.request['PATH_INFO']}"
     assert directives(header) == STRICT, header
     assert "unsafe" not in header
-    assert response.headers["Reporting-Endpoints"] == 'csp="/csp/rapport"'
+    assert response.headers["Reporting-Endpoints"] == 'csp="http://testserver/csp/rapport"'
 
 
 @pytest.fixture
@@ -81,6 +81,11 @@ def test_every_kind_of_page_carries_the_strict_policy(client, buyer_agent, depos
     ]
     for url in public:
         assert_strict(client.get(url))
+    # A forged Host is refused (400) with the policy all the same.
+    with override_settings(ALLOWED_HOSTS=["plateforme.example"]):
+        forged = client.get("/", HTTP_HOST="evil.example")
+    assert forged.status_code == 400
+    assert directives(forged.headers["Content-Security-Policy"]) == STRICT
     # A POST refused by CSRF (403) too.
     refused = Client(enforce_csrf_checks=True).post(reverse("comptes:login"), {"username": "x"})
     assert refused.status_code == 403
@@ -434,7 +439,7 @@ def test_behind_gunicorn_every_sampled_response_carries_the_strict_policy(gunico
             assert status < 500, (url, body[:2000])
             assert "Content-Security-Policy" in headers, url
             assert directives(headers["Content-Security-Policy"]) == STRICT, url
-            assert headers["Reporting-Endpoints"] == 'csp="/csp/rapport"', url
+            assert headers["Reporting-Endpoints"] == f'csp="https://{gunicorn[7:]}/csp/rapport"', url
             if url.endswith("/deposer/"):
                 assert status == 200
                 assert f'integrity="{bundle_digest().integrity}"'.encode() in body
