@@ -148,7 +148,7 @@ def test_no_template_has_inline_code():
     assert not found, found
 
 
-def test_the_production_settings_send_the_policy_before_whitenoise():
+def test_the_production_settings_send_the_policy_first():
     """config.settings.production, as gunicorn loads it: the middleware is there, first (the
     responses of WhiteNoise and of the HTTPS redirect would otherwise go out without the
     header), and the policy is the strict one."""
