@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.exceptions import ImproperlyConfigured
 
 BUNDLE = "offres/build/chiffrement.js"
@@ -43,9 +44,18 @@ _cache: dict[tuple[str, int, int], BundleDigest] = {}
 
 
 def bundle_path(name: str = BUNDLE) -> Path:
-    collected = Path(settings.STATIC_ROOT) / name if settings.STATIC_ROOT else None
-    if collected is not None and collected.is_file():
-        return collected
+    """The file served under `{% static name %}`: in production the collected copy under its
+    hashed name (the manifest storage may rewrite a copy, never the original's bytes in
+    place), else the one in the apps' static folders."""
+    if settings.STATIC_ROOT:
+        stored_name = getattr(staticfiles_storage, "stored_name", None)
+        try:
+            served = stored_name(name) if stored_name else name
+        except ValueError:  # not collected (no manifest entry)
+            served = name
+        collected = Path(settings.STATIC_ROOT) / served
+        if collected.is_file():
+            return collected
     found = finders.find(name)
     if not found:
         raise ImproperlyConfigured(
