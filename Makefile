@@ -24,6 +24,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## The browser encryption client: npm's age-encryption bundled by esbuild, served from static/.
+## Reproducible (docs/chiffrement.md): esbuild and every package pinned by package-lock.json,
+## no source map, no timestamp, no path in the output; tests/test_bundle_integrity.py builds
+## it elsewhere with this rule (`make BUNDLE=/elsewhere/chiffrement.js /elsewhere/chiffrement.js`)
+## and compares the bytes. `sha256sum $(BUNDLE)` is the digest published on the platform.
 BUNDLE := static/offres/build/chiffrement.js
 $(BUNDLE): $(wildcard static/offres/src/*.js) node_modules/.installed
 	node_modules/.bin/esbuild static/offres/src/chiffrement.js --bundle --format=iife \

@@ -1,5 +1,5 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import errors, marches, offres, views
 
@@ -7,7 +7,9 @@ app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves its start-up script at ?script, not inline: the page keeps the
+    # strict Content-Security-Policy (templates/drf_spectacular/swagger_ui.html).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("v1/me/", views.MeView.as_view(), name="me"),
     path("v1/consultations/", marches.ConsultationListView.as_view(), name="consultations"),
     path("v1/consultations/<int:pk>/", marches.ConsultationDetailView.as_view(), name="consultation"),

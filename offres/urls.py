@@ -14,4 +14,5 @@ urlpatterns = [
         "acheteur/<int:pk>/registre-des-depots.csv", views.deposit_register_csv, name="deposit_register_csv"
     ),
     path("acheteur/<int:pk>/copies-de-sauvegarde/", views.backup_copies, name="backup_copies"),
+    path("verifier-le-code-de-chiffrement/", views.encryption_code, name="encryption_code"),
 ]

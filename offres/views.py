@@ -1,5 +1,5 @@
 """Buyer staff's pages in the consultation's back office: the deposit register and its CSV,
-and the register of backup copies."""
+and the register of backup copies; and the public page « Vérifier le code de chiffrement »."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import csv
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,6 +18,7 @@ from marches.views import buyer
 from preuves import journal
 
 from . import backups, registers
+from .bundle import bundle_digest
 from .forms import BackupCopyForm, add_service_errors
 
 HEADERS = [
@@ -117,3 +119,15 @@ def backup_copies(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
     }
     return render(request, "offres/backup_copies.html", context, status=status)
+
+
+@require_GET
+def encryption_code(request: HttpRequest) -> HttpResponse:
+    """« Vérifier le code de chiffrement »: the digest of the JavaScript that encrypts bids in
+    the browser, as served here, and how to rebuild it from the sources and compare."""
+    digest = bundle_digest()
+    return render(
+        request,
+        "offres/encryption_code.html",
+        {"digest": digest, "bundle_url": request.build_absolute_uri(static(digest.name))},
+    )

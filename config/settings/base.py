@@ -51,6 +51,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Content-Security-Policy (django-csp) on every response: first, so that the responses
+    # of the middleware below it (WhiteNoise's static files, the HTTPS redirect) carry it too.
+    "config.csp.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -260,6 +263,28 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Content-Security-Policy (django-csp 4; config/csp.py, docs/chiffrement.md) ---------
+# Strict on every page, the deposit page that encrypts the bid first: no inline script or
+# style, no eval, nothing from another origin, on every page (the API's Swagger UI too: its
+# start-up script and style are files, api/urls.py). `data:` images only, for the icons that
+# the DSFR's and Swagger UI's style sheets embed (url("data:image/svg+xml…")): an image runs
+# no code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "report-uri": ["/csp/rapport"],
+        "report-to": "csp",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------

@@ -1,0 +1,17 @@
+"""`{% chiffrement_script %}`: the encryption bundle's script tag with its Subresource
+Integrity, so that a browser runs it only if its bytes are those whose digest is published."""
+
+from django import template
+from django.templatetags.static import static
+from django.utils.html import format_html
+
+from offres.bundle import BUNDLE, bundle_digest
+
+register = template.Library()
+
+
+@register.simple_tag
+def chiffrement_script():
+    return format_html(
+        '<script src="{}" integrity="{}" defer></script>', static(BUNDLE), bundle_digest().integrity
+    )
