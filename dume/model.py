@@ -135,7 +135,9 @@ class EconomicOperator(Party):
 class Value:
     kind: ValueKind
     value: object  # bool, Decimal, date or str, per kind
-    unit: str | None = None  # currency for AMOUNT, unit code for QUANTITY
+    # AMOUNT: the currency; QUANTITY: the unit code; NUMERIC: the format; CODE: the code list as
+    # "listID|listAgencyID|listVersionID".
+    unit: str | None = None
     id: str | None = None
 
 

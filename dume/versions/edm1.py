@@ -155,7 +155,10 @@ class Reader(UblReader):
             )
             group.properties.append(prop)
             for response in requirement.findall("ccv:Response", NS):
-                criterion.answers.append(self.answer_1(response, prop, document))
+                answer = self.answer_1(response, prop, document)
+                # 1.0.2 Requests may hold empty Response placeholders: they answer nothing.
+                if answer.values or answer.periods or answer.evidence_ids:
+                    criterion.answers.append(answer)
         group.groups = [
             self.group_1(el, criterion, document) for el in element.findall("ccv:RequirementGroup", NS)
         ]

@@ -47,7 +47,11 @@ CODE_LISTS = {
         "listAgencyID": "OP",
         "listVersionID": "20250924-0",
     },
-    "docref": {"listID": "docrefcontent-type", "listAgencyID": "OP", "listVersionID": "4.1.0"},
+    "docref": {
+        "listID": "http://publications.europa.eu/resource/authority/docrefcontent-type",
+        "listAgencyID": "OP",
+        "listVersionID": "20250924-0",
+    },
     "procedure": {
         "listID": "http://publications.europa.eu/resource/authority/procurement-procedure-type",
         "listAgencyID": "OP",

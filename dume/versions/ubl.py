@@ -155,6 +155,9 @@ def unit_of(kind: ValueKind, element: etree._Element) -> str | None:
         return element.get("unitCode")
     if kind == ValueKind.NUMERIC:
         return element.get("format")
+    if kind == ValueKind.CODE and element.get("listID"):
+        # The code list, losslessly: "listID|listAgencyID|listVersionID".
+        return "|".join(element.get(name) or "" for name in ("listID", "listAgencyID", "listVersionID"))
     return None
 
 
@@ -596,7 +599,10 @@ class UblWriter:
         self.el(element, "cbc", "ID", prop.id, **self.id_attrs())
         if self.property_name or prop.name:
             self.el(element, "cbc", "Name", prop.name or "")
-        self.opt(element, "cbc", "Description", prop.description)
+        if self.property_name:  # 4.x: the description is mandatory (BR-TC-19), even empty
+            self.el(element, "cbc", "Description", prop.description or "")
+        else:
+            self.opt(element, "cbc", "Description", prop.description)
         self.opt(element, "cbc", "TypeCode", prop.type_code, **self.code_attrs("element-type"))
         self.opt(element, "cbc", "ValueDataTypeCode", prop.value_type, **self.code_attrs("data-type"))
         for expected in sorted(prop.expected, key=lambda e: EXPECTED_ORDER.index(e.element)):
@@ -615,7 +621,11 @@ class UblWriter:
         elif kind == ValueKind.NUMERIC:
             attrs["format"] = unit
         elif kind == ValueKind.CODE:
-            attrs.update(self.code_attrs("response-code"))
+            if unit:
+                list_id, agency, list_version = ([*unit.split("|"), "", ""])[:3]
+                attrs.update(listID=list_id, listAgencyID=agency or None, listVersionID=list_version or None)
+            else:
+                attrs.update(self.code_attrs("response-code"))
         elif kind == ValueKind.IDENTIFIER:
             attrs["schemeAgencyID"] = self.agency
         self.el(parent, "cbc", name, value, **attrs)
