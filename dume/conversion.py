@@ -71,7 +71,9 @@ def _writer_family(version: str):
         return None
 
 
-def _move(criterion: Criterion, template: Criterion | None, target: str, losses: list[str]) -> Criterion | None:
+def _move(
+    criterion: Criterion, template: Criterion | None, target: str, losses: list[str]
+) -> Criterion | None:
     label = criterion.name or criterion.uuid
     if template is None:
         answered = len(criterion.answers)

@@ -102,7 +102,10 @@ def parse(data: bytes) -> etree._ElementTree:
 _MESSAGES = (
     ("not proper UTF-8", "octets invalides pour l'encodage UTF-8"),
     ("Input is not proper", "octets invalides pour l'encodage déclaré"),
-    ("Invalid bytes in character encoding", "octets invalides pour l'encodage du document (UTF-8 par défaut)"),
+    (
+        "Invalid bytes in character encoding",
+        "octets invalides pour l'encodage du document (UTF-8 par défaut)",
+    ),
     ("encoding", "encodage invalide ou non pris en charge"),
     ("Document is empty", "document vide"),
     ("Start tag expected", "aucun élément XML trouvé"),

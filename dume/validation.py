@@ -142,10 +142,10 @@ def _processor():
 def _stylesheets(directory: str) -> tuple:
     processor = _processor()
     compiler = processor.new_xslt30_processor()
-    compiled = []
-    for path in sorted((STANDARDS / directory).glob("*.xsl")):
-        compiled.append((path.name, compiler.compile_stylesheet(stylesheet_file=str(path))))
-    return tuple(compiled)
+    return tuple(
+        (path.name, compiler.compile_stylesheet(stylesheet_file=str(path)))
+        for path in sorted((STANDARDS / directory).glob("*.xsl"))
+    )
 
 
 def compile_rules(family, kind: DocumentKind) -> None:

@@ -70,7 +70,9 @@ def response(version: str, *, lots=("LOT-0001",)) -> Document:
         lots=list(lots) if version.startswith("4") else [],
         economic_operator=operator(),
         request=DocumentReference(
-            id="6d2b8a0e-5f3c-4e7a-9b1d-0c8e2f4a6b57", type_code="ESPD_REQUEST", description="DUME de la consultation"
+            id="6d2b8a0e-5f3c-4e7a-9b1d-0c8e2f4a6b57",
+            type_code="ESPD_REQUEST",
+            description="DUME de la consultation",
         ),
     )
     for uuid in EXCLUSIONS:

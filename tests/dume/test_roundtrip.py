@@ -46,7 +46,9 @@ def test_a_broken_document_fails_the_schematron_with_rule_id_and_line(compiled_r
 
 def test_a_document_failing_its_xsd_names_line_and_element():
     xml = dume.write(builders.response("2.1.1"), "2.1.1")
-    broken = xml.replace(b"<cbc:IssueDate>2026-12-04</cbc:IssueDate>", b"<cbc:IssueDate>le 4 d\xc3\xa9cembre</cbc:IssueDate>")
+    broken = xml.replace(
+        b"<cbc:IssueDate>2026-12-04</cbc:IssueDate>", b"<cbc:IssueDate>le 4 d\xc3\xa9cembre</cbc:IssueDate>"
+    )
     report = validate(broken, schematron=False)
     assert [issue.element for issue in report.xsd] == ["IssueDate"]
     assert report.xsd[0].line is not None
@@ -70,7 +72,9 @@ def test_official_2_1_1_converted_to_4_1_0_keeps_or_lists_every_answer(name):
     kept = sum(len(c.answers) for c in converted.criteria)
     total = sum(len(c.answers) for c in source.criteria)
     unplaced = [loss for loss in losses if "n'a pas d'équivalent" in loss or "non repris (" in loss]
-    dropped = sum(int(m.group(1)) for loss in unplaced if (m := re.search(r"non repris \((\d+) réponse", loss)))
+    dropped = sum(
+        int(m.group(1)) for loss in unplaced if (m := re.search(r"non repris \((\d+) réponse", loss))
+    )
     answers_without_place = len([loss for loss in unplaced if "n'a pas d'équivalent" in loss])
     assert kept + answers_without_place + dropped == total
     assert kept > 0.75 * total

@@ -12,10 +12,14 @@ XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <QualificationApplicationResponse xmlns="urn:oasis:names:specification:ubl:schema:xsd:QualificationApplicationResponse-2">&xxe;</QualificationApplicationResponse>"""
 
-LAUGHS = b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n' + b"".join(
-    f' <!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">\n'.encode()
-    for i in range(1, 10)
-) + b"]>\n<lolz>&lol9;</lolz>"
+LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
+    + b"".join(
+        f' <!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">\n'.encode()
+        for i in range(1, 10)
+    )
+    + b"]>\n<lolz>&lol9;</lolz>"
+)
 
 
 def test_xxe_is_refused_before_parsing():
@@ -101,7 +105,9 @@ def test_truncated_xml_is_refused_in_french():
 
 def test_xml_that_is_not_espd_names_its_root():
     with pytest.raises(NotEspdError) as info:
-        dume.read(b'<?xml version="1.0"?>\n<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>')
+        dume.read(
+            b'<?xml version="1.0"?>\n<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+        )
     message = str(info.value)
     assert "n'est pas un DUME" in message
     assert "« Invoice »" in message
@@ -130,5 +136,6 @@ def test_bad_value_names_line_and_element():
         dume.read(data)
     issue = info.value.issues[0]
     assert issue.element == "ResponseIndicator"
-    assert issue.line and issue.line > 7000
+    assert issue.line
+    assert issue.line > 7000
     assert "Indicateur invalide « oui »" in str(info.value)

@@ -20,7 +20,9 @@ def test_every_official_example_is_found():
 @pytest.mark.parametrize("path", SAMPLES_102 + SAMPLES_211 + SAMPLES_410, ids=lambda p: p.name)
 def test_every_official_example_reads_with_its_procedure_and_criteria(path):
     document = dume.read(path)
-    expected_kind = DocumentKind.REQUEST if "equest" in path.name or "criterion" in path.name else DocumentKind.RESPONSE
+    expected_kind = (
+        DocumentKind.REQUEST if "equest" in path.name or "criterion" in path.name else DocumentKind.RESPONSE
+    )
     if path.parent.name in ("requests", "responses") or path.parent.parent.name == "responses":
         expected_kind = DocumentKind.REQUEST if "requests" in path.parts else DocumentKind.RESPONSE
     assert document.kind == expected_kind
@@ -56,7 +58,8 @@ def test_2_1_1_basic_response_key_fields():
     turnover = document.criterion("499efc97-2ac1-4af2-9e84-323c2ca67747")
     assert turnover.category == "selection"
     amounts = [a.amount for a in turnover.answers if a.amount]
-    assert amounts and all(currency for _value, currency in amounts)
+    assert amounts
+    assert all(currency for _value, currency in amounts)
     assert [e.id for e in document.evidences] == ["EVIDENCE-00001"]
     assert document.evidences[0].issuer == "USA DoD"
 
@@ -72,7 +75,11 @@ def test_2_1_1_extended_response_role_and_lots():
 
 def test_4_1_0_response_key_fields():
     document = dume.read(STANDARDS / "edm-4.1.0/xml-examples/ESPD-Response.xml")
-    assert (document.kind, document.version, document.profile) == (DocumentKind.RESPONSE, "4.1.0", "ESPD-EDMv4.1.0")
+    assert (document.kind, document.version, document.profile) == (
+        DocumentKind.RESPONSE,
+        "4.1.0",
+        "ESPD-EDMv4.1.0",
+    )
     assert document.uuid == "f662457f-3e7a-46d2-a515-33c5a64bb7ba"
     assert document.procedure_code == "Open"
     # 4.x writes alpha-3 countries; the model holds alpha-2.
@@ -90,7 +97,7 @@ def test_4_1_0_response_key_fields():
     answered_lots = {lot for c in document.criteria for a in c.answers for lot in a.lots}
     assert answered_lots == {"LOT-0000"}
     turnover = document.criterion("499efc97-2ac1-4af2-9e84-323c2ca67747")
-    assert (Decimal("1000000000"), "EUR") in [a.amount for a in turnover.answers if a.amount]
+    assert (Decimal(1000000000), "EUR") in [a.amount for a in turnover.answers if a.amount]
     assert len(document.evidences) == 76
     linked = {eid for c in document.criteria for a in c.answers for eid in a.evidence_ids}
     assert linked <= {e.id for e in document.evidences}
@@ -106,7 +113,11 @@ def test_4_1_0_request_has_lot_requirements():
 
 def test_1_0_2_full_response_key_fields():
     document = dume.read(STANDARDS / "edm-1.0.2/examples/responses/v20161101/espd-response-20161101-full.xml")
-    assert (document.kind, document.version, document.profile) == (DocumentKind.RESPONSE, "1.0.2", "2016.11.01")
+    assert (document.kind, document.version, document.profile) == (
+        DocumentKind.RESPONSE,
+        "1.0.2",
+        "2016.11.01",
+    )
     assert document.contract_folder_id == "SMART 2015/0065"
     assert (document.buyer.name, document.buyer.country) == ("Royal procurer", "IT")
     operator = document.economic_operator
@@ -114,7 +125,10 @@ def test_1_0_2_full_response_key_fields():
     assert operator.sme is True
     assert operator.group_name == "Hodor consortium"
     assert operator.in_group
-    assert (operator.representatives[0].first_name, operator.representatives[0].family_name) == ("Keith", "Sweat")
+    assert (operator.representatives[0].first_name, operator.representatives[0].family_name) == (
+        "Keith",
+        "Sweat",
+    )
     assert operator.representatives[0].birth_date == dt.date(1965, 9, 28)
     assert document.request.id == "c821c012-a5aa-49de-8cd4-8e2efd978af3"
     assert document.request.type_code == "ESPD_REQUEST"
@@ -125,5 +139,7 @@ def test_1_0_2_full_response_key_fields():
 
 
 def test_1_0_2_identifier_schemes_are_normalised():
-    document = dume.read(STANDARDS / "edm-1.0.2/examples/responses/response_eo_party_only_vat_number_scheme_id.xml")
+    document = dume.read(
+        STANDARDS / "edm-1.0.2/examples/responses/response_eo_party_only_vat_number_scheme_id.xml"
+    )
     assert ("BE0999999999", "VAT") in [(i.value, i.scheme) for i in document.economic_operator.identifiers]
