@@ -203,6 +203,9 @@ def _locate(tree: etree._ElementTree, location: str | None):
     for item in found if isinstance(found, list) else []:
         if isinstance(item, etree._Element):
             return item
+        parent = getattr(item, "getparent", None)  # an attribute or a text: its element
+        if parent is not None and parent() is not None:
+            return parent()
     return None
 
 
