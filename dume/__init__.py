@@ -10,9 +10,11 @@ only the ``manage.py dume`` command (``dume/management``).
     xml = dume.write(document, "4.1.0")            # or "2.1.1"
     report = dume.validate(xml)                    # XSD + Schematron
     xml, losses = dume.convert(document, "2.1.1")  # what the target cannot carry, listed
+    issues = dume.check_response(document, request)  # another procedure, missing answers…
 """
 
 from dume.errors import DumeError, NotEspdError, UnknownVersionError, UnsafeXmlError
+from dume.matching import check_response
 from dume.reading import read
 from dume.writing import convert, write
 
@@ -21,6 +23,7 @@ __all__ = [
     "NotEspdError",
     "UnknownVersionError",
     "UnsafeXmlError",
+    "check_response",
     "convert",
     "read",
     "validate",

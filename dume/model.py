@@ -167,6 +167,7 @@ class Answer:
     evidence_ids: list[str] = field(default_factory=list)
     lots: list[str] = field(default_factory=list)  # 4.x: lots this answer covers
     id: str | None = None
+    line: int | None = field(default=None, compare=False, repr=False)  # where it was read
 
     def first(self, kind: ValueKind) -> object | None:
         for value in self.values:
@@ -224,6 +225,7 @@ class Criterion:
     answers: list[Answer] = field(default_factory=list)
     # 4.1.0 sub-criteria (C24, C34, C51–53…), each with its own groups and answers.
     subcriteria: list[Criterion] = field(default_factory=list)
+    line: int | None = field(default=None, compare=False, repr=False)  # where it was read
 
     def properties(self) -> list[Property]:
         return [prop for group in self.groups for prop in group.walk()]

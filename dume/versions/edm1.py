@@ -135,6 +135,7 @@ class Reader(UblReader):
             type_code=_text(element, "cbc:TypeCode"),
             name=_text(element, "cbc:Name"),
             description=_text(element, "cbc:Description"),
+            line=element.sourceline,
         )
         criterion.groups = [
             self.group_1(el, criterion, document) for el in element.findall("ccv:RequirementGroup", NS)
@@ -165,7 +166,7 @@ class Reader(UblReader):
         return group
 
     def answer_1(self, response: etree._Element, prop: Property, document: Document) -> Answer:
-        answer = Answer(property_id=prop.id, id=_text(response, "cbc:ID"))
+        answer = Answer(property_id=prop.id, id=_text(response, "cbc:ID"), line=response.sourceline)
         for child in response:
             if not isinstance(child.tag, str):
                 continue

@@ -301,6 +301,7 @@ class UblReader:
             lots=_texts(element, "cac:ProcurementProjectLotReference/cbc:ID"),
             groups=[self.group(el) for el in element.findall("cac:TenderingCriterionPropertyGroup", NS)],
             subcriteria=[self.criterion(el) for el in element.findall("cac:SubTenderingCriterion", NS)],
+            line=element.sourceline,
         )
 
     def group(self, element: etree._Element) -> PropertyGroup:
@@ -365,6 +366,7 @@ class UblReader:
             periods=[self.period(el) for el in element.findall("cac:ApplicablePeriod", NS)],
             evidence_ids=_texts(element, "cac:EvidenceSupplied/cbc:ID"),
             lots=_texts(element, "cac:ProcurementProjectLotReference/cbc:ID"),
+            line=element.sourceline,
         )
 
     def reference(self, element: etree._Element) -> DocumentReference:

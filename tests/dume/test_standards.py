@@ -14,6 +14,8 @@ def test_every_copied_file_matches_its_recorded_digest():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, relative
     listed = {line.split("  ", 1)[1].removeprefix("./") for line in lines}
     present = {
-        str(p.relative_to(STANDARDS)) for p in STANDARDS.rglob("*") if p.is_file() and p.name not in ("SHA256SUMS", "PROVENANCE.md")
+        str(p.relative_to(STANDARDS))
+        for p in STANDARDS.rglob("*")
+        if p.is_file() and p.name not in ("SHA256SUMS", "PROVENANCE.md")
     }
     assert present == listed
