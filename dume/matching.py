@@ -27,16 +27,21 @@ def check_response(response: Document, request: Document) -> list[Issue]:
                 severity="warning",
             )
         )
-    if response.request is not None and response.request.id and request.uuid:
-        if response.request.id not in (request.uuid, request.id):
-            issues.append(
-                Issue(
-                    f"Cette réponse répond à une autre demande (« {response.request.id} ») que celle de la "
-                    f"consultation (« {request.uuid} »).",
-                    element="AdditionalDocumentReference",
-                    severity="warning",
-                )
+    reference = response.request
+    if (
+        reference is not None
+        and reference.id
+        and request.uuid
+        and reference.id not in (request.uuid, request.id)
+    ):
+        issues.append(
+            Issue(
+                f"Cette réponse répond à une autre demande (« {reference.id} ») que celle de la "
+                f"consultation (« {request.uuid} »).",
+                element="AdditionalDocumentReference",
+                severity="warning",
             )
+        )
     answered = {criterion.uuid: criterion for criterion in response.criteria}
     for required in request.criteria:
         label = required.name or required.type_code or required.uuid
