@@ -82,6 +82,8 @@ class Writer(UblWriter):
     answer_lots = True
     criterion_lots = True
     property_name = True
+    single_lot_response = True
+    role_required = True
 
     def code_attrs(self, list_name: str) -> dict:
         return CODE_LISTS.get(list_name, {})

@@ -411,6 +411,8 @@ class UblWriter:
     answer_lots = False  # may a response carry ProcurementProjectLotReference?
     criterion_lots = False
     property_name = False  # 4.x writes an (empty) cbc:Name in every property
+    single_lot_response = False  # 4.1.0: a Response names exactly one lot (BR-LOT-10)
+    role_required = False  # 4.1.0: the economic operator's role is mandatory (BR-RESP-10)
 
     def __init__(self):
         self._root: etree._Element | None = None
