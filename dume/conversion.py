@@ -61,13 +61,13 @@ def to_version(document: Document, target: str) -> tuple[Document, list[str]]:
     if converted.kind == DocumentKind.REQUEST and writer.Writer.criterion_lots and not same_family:
         _selection_lots(converted, target, losses)
     operator = converted.economic_operator
-    if converted.kind == DocumentKind.RESPONSE and writer.Writer.role_required and operator is not None:
-        if not operator.role:
-            operator.role = "group-mem" if operator.group_name else "sole-tenderer"
-            losses.append(
-                f"Rôle de l'opérateur économique absent de la source, obligatoire en version {target} : "
-                f"« {operator.role} » retenu ({'membre d’un groupement' if operator.group_name else 'soumissionnaire seul'})."
-            )
+    needs_role = converted.kind == DocumentKind.RESPONSE and writer.Writer.role_required
+    if needs_role and operator is not None and not operator.role:
+        operator.role = "group-mem" if operator.group_name else "sole-tenderer"
+        losses.append(
+            f"Rôle de l'opérateur économique absent de la source, obligatoire en version {target} : "
+            f"« {operator.role} » retenu ({'membre d’un groupement' if operator.group_name else 'soumissionnaire seul'})."
+        )
     if not same_family:
         for criterion in all_criteria(converted):
             _complete_follow_ups(criterion, document.version, losses)
