@@ -57,7 +57,7 @@ def normalise_country(code: str | None) -> str | None:
     return code
 
 
-@dataclass
+@dataclass(slots=True)
 class Identifier:
     value: str
     # EOIDType code (VAT, NATIONAL, LEI, DUNS, BRIS), or None when the document does not say.
@@ -69,7 +69,7 @@ class Identifier:
         return self.scheme in (None, "NATIONAL") and len(digits) == 14 and digits.isdigit()
 
 
-@dataclass
+@dataclass(slots=True)
 class Address:
     street: str | None = None
     city: str | None = None
@@ -77,14 +77,14 @@ class Address:
     country: str | None = None  # alpha-2
 
 
-@dataclass
+@dataclass(slots=True)
 class Contact:
     name: str | None = None
     email: str | None = None
     telephone: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Party:
     name: str | None = None
     identifiers: list[Identifier] = field(default_factory=list)
@@ -97,7 +97,7 @@ class Party:
         return self.address.country if self.address else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     """A representative of the economic operator (a natural person with a power of attorney)."""
 
@@ -112,7 +112,7 @@ class Person:
     capacity: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class EconomicOperator(Party):
     size: str | None = None  # EconomicOperatorSize code
     role: str | None = None  # EoRoleType code
@@ -131,7 +131,7 @@ class EconomicOperator(Party):
         return self.role in ("group-lead", "group-mem") or bool(self.group_name)
 
 
-@dataclass
+@dataclass(slots=True)
 class Value:
     kind: ValueKind
     value: object  # bool, Decimal, date or str, per kind
@@ -141,7 +141,7 @@ class Value:
     id: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Expected:
     """A value the buyer set on a requirement: a threshold, an expected code, a minimum…"""
 
@@ -150,14 +150,14 @@ class Expected:
     unit: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Period:
     start: dt.date | None = None
     end: dt.date | None = None
     description: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Answer:
     """One answer (a ``TenderingCriterionResponse``; in 1.0.2 a requirement's ``Response``)."""
 
@@ -187,7 +187,7 @@ class Answer:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Property:
     """A question, requirement or caption of a criterion."""
 
@@ -201,7 +201,7 @@ class Property:
     periods: list[Period] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class PropertyGroup:
     id: str
     type_code: str | None = None  # ON*, ONTRUE, ONFALSE…
@@ -214,7 +214,7 @@ class PropertyGroup:
             yield from group.walk()
 
 
-@dataclass
+@dataclass(slots=True)
 class Criterion:
     uuid: str
     type_code: str | None = None  # as written by its version (long codes up to 2.x, short from 3.x)
@@ -241,7 +241,7 @@ class Criterion:
         return category_of(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Evidence:
     id: str
     uri: str | None = None
@@ -251,7 +251,7 @@ class Evidence:
     reference_id: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class DocumentReference:
     id: str | None = None
     type_code: str | None = None
@@ -260,7 +260,7 @@ class DocumentReference:
     uri: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Document:
     kind: DocumentKind
     version: str  # ESPD-EDM version: "1.0.2", "2.1.1", "3.3.0", "4.1.0"…

@@ -8,6 +8,7 @@ alpha-2 or alpha-3, per-lot answers, header attributes).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid as uuidlib
 from decimal import Decimal, InvalidOperation
 
@@ -60,6 +61,7 @@ RESPONSE_ELEMENTS = (
     ("ResponseURI", ValueKind.URI),
 )
 ELEMENT_OF_KIND = {kind: name for name, kind in RESPONSE_ELEMENTS}
+KIND_BY_TAG = {f"{{{CBC}}}{name}": kind for name, kind in RESPONSE_ELEMENTS}
 KIND_OF_ELEMENT = dict(RESPONSE_ELEMENTS)
 
 # TenderingCriterionProperty's expected values, in schema order.
@@ -80,21 +82,58 @@ EXPECTED_ELEMENTS = (
 )
 EXPECTED_KIND = dict(EXPECTED_ELEMENTS)
 EXPECTED_ORDER = [name for name, _kind in EXPECTED_ELEMENTS]
+EXPECTED_BY_TAG = {f"{{{CBC}}}{name}": name for name, _kind in EXPECTED_ELEMENTS}
+
+T_ID = f"{{{CBC}}}ID"
+T_GROUP_TYPE = f"{{{CBC}}}PropertyGroupTypeCode"
+T_PROPERTY = f"{{{CAC}}}TenderingCriterionProperty"
+T_SUBGROUP = f"{{{CAC}}}SubsidiaryTenderingCriterionPropertyGroup"
+T_PERIOD = f"{{{CAC}}}ApplicablePeriod"
+T_RESPONSE_VALUE = f"{{{CAC}}}ResponseValue"
+T_VALIDATED = f"{{{CBC}}}ValidatedCriterionPropertyID"
+T_EVIDENCE_SUPPLIED = f"{{{CAC}}}EvidenceSupplied"
+T_LOT_REFERENCE = f"{{{CAC}}}ProcurementProjectLotReference"
+PROPERTY_FIELDS = {
+    T_ID: "id",
+    f"{{{CBC}}}Name": "name",
+    f"{{{CBC}}}Description": "description",
+    f"{{{CBC}}}TypeCode": "type_code",
+    f"{{{CBC}}}ValueDataTypeCode": "value_type",
+}
+
+
+@functools.cache
+def clark(path: str) -> str:
+    """``cac:A/cbc:B`` in Clark notation, ``{urn…}A/{urn…}B``: lxml finds those fastest."""
+    steps = []
+    for step in path.split("/"):
+        prefix, _, name = step.rpartition(":")
+        steps.append(f"{{{NS[prefix]}}}{name}" if prefix else name)
+    return "/".join(steps)
 
 
 def _text(element: etree._Element | None, path: str | None = None) -> str | None:
     if element is None:
         return None
     if path is not None:
-        element = element.find(path, NS)
+        element = element.find(clark(path))
         if element is None:
             return None
-    text = (element.text or "").strip()
-    return text or None
+    text = element.text
+    if not text:
+        return None
+    return text.strip() or None
 
 
 def _texts(element: etree._Element, path: str) -> list[str]:
-    return [text for child in element.findall(path, NS) if (text := _text(child))]
+    return [text for child in element.iterfind(clark(path)) if (text := _text(child))]
+
+
+def _own_text(element: etree._Element) -> str | None:
+    text = element.text
+    if not text:
+        return None
+    return text.strip() or None
 
 
 def _local(element: etree._Element) -> str:
@@ -195,37 +234,37 @@ class UblReader:
             id=_text(root, "cbc:ID"),
             uuid=_text(root, "cbc:UUID"),
             profile=self.profile(root),
-            issue_date=parse_date(_text(root, "cbc:IssueDate"), root.find("cbc:IssueDate", NS)),
+            issue_date=parse_date(_text(root, "cbc:IssueDate"), root.find(clark("cbc:IssueDate"))),
             contract_folder_id=_text(root, "cbc:ContractFolderID"),
             procedure_code=_text(root, "cbc:ProcedureCode"),
             project_description=_text(root, "cac:ProcurementProject/cbc:Description"),
-            buyer=self.party(root.find("cac:ContractingParty/cac:Party", NS), Party),
+            buyer=self.party(root.find(clark("cac:ContractingParty/cac:Party")), Party),
             lots=_texts(root, "cac:ProcurementProjectLot/cbc:ID"),
         )
-        operators = [self.economic_operator(el) for el in root.findall("cac:EconomicOperatorParty", NS)]
+        operators = [self.economic_operator(el) for el in root.iterfind(clark("cac:EconomicOperatorParty"))]
         main = [op for op in operators if op.role != "oeron"]
         if main:
             document.economic_operator = main[0]
             document.economic_operator.relied_upon = [op for op in operators if op.role == "oeron"]
         elif operators:
             document.economic_operator = EconomicOperator(relied_upon=operators)
-        document.criteria = [self.criterion(el) for el in root.findall("cac:TenderingCriterion", NS)]
+        document.criteria = [self.criterion(el) for el in root.iterfind(clark("cac:TenderingCriterion"))]
         owners = {}
         for criterion in document.criteria:
             for owner in _with_subcriteria(criterion):
                 for prop in owner.properties():
                     owners.setdefault(prop.id, owner)
-        for element in root.findall("cac:TenderingCriterionResponse", NS):
+        for element in root.iterfind(clark("cac:TenderingCriterionResponse")):
             answer = self.answer(element)
             owner = owners.get(answer.property_id)
             (owner.answers if owner else document.orphan_answers).append(answer)
-        for element in root.findall("cac:AdditionalDocumentReference", NS):
+        for element in root.iterfind(clark("cac:AdditionalDocumentReference")):
             reference = self.reference(element)
             if reference.type_code in REQUEST_REFERENCE_CODES and document.request is None:
                 document.request = reference
             else:
                 document.references.append(reference)
-        document.evidences = [self.evidence(el) for el in root.findall("cac:Evidence", NS)]
+        document.evidences = [self.evidence(el) for el in root.iterfind(clark("cac:Evidence"))]
         return document
 
     def address(self, element: etree._Element | None) -> Address | None:
@@ -246,7 +285,7 @@ class UblReader:
             email=_text(element, "cbc:ElectronicMail"),
             telephone=_text(element, "cbc:Telephone"),
         )
-        return contact if any(vars(contact).values()) else None
+        return contact if (contact.name or contact.email or contact.telephone) else None
 
     def party(self, element: etree._Element | None, cls=Party):
         if element is None:
@@ -255,37 +294,37 @@ class UblReader:
             name=_text(element, "cac:PartyName/cbc:Name"),
             identifiers=[
                 Identifier(value=text, scheme=self.scheme(el))
-                for el in element.findall("cac:PartyIdentification/cbc:ID", NS)
+                for el in element.iterfind(clark("cac:PartyIdentification/cbc:ID"))
                 if (text := _text(el))
             ],
-            address=self.address(element.find("cac:PostalAddress", NS)),
-            contact=self.contact(element.find("cac:Contact", NS)),
+            address=self.address(element.find(clark("cac:PostalAddress"))),
+            contact=self.contact(element.find(clark("cac:Contact"))),
             website=_text(element, "cbc:WebsiteURI"),
         )
 
     def economic_operator(self, element: etree._Element) -> EconomicOperator:
-        party = element.find("cac:Party", NS)
+        party = element.find(clark("cac:Party"))
         operator = self.party(party, EconomicOperator) if party is not None else EconomicOperator()
         operator.role = self.role(_text(element, "cac:EconomicOperatorRole/cbc:RoleCode"))
         if party is not None:
             operator.size = self.size(_text(party, "cbc:IndustryClassificationCode"))
             operator.representatives = [
-                self.person(power) for power in party.findall("cac:PowerOfAttorney", NS)
+                self.person(power) for power in party.iterfind(clark("cac:PowerOfAttorney"))
             ]
         return operator
 
     def person(self, power: etree._Element) -> Person:
-        person = power.find("cac:AgentParty/cac:Person", NS)
+        person = power.find(clark("cac:AgentParty/cac:Person"))
         if person is None:
             return Person(capacity=_text(power, "cbc:Description"))
         return Person(
             first_name=_text(person, "cbc:FirstName"),
             family_name=_text(person, "cbc:FamilyName"),
-            birth_date=parse_date(_text(person, "cbc:BirthDate"), person.find("cbc:BirthDate", NS)),
+            birth_date=parse_date(_text(person, "cbc:BirthDate"), person.find(clark("cbc:BirthDate"))),
             birth_place=_text(person, "cbc:BirthplaceName"),
             email=_text(person, "cac:Contact/cbc:ElectronicMail"),
             telephone=_text(person, "cac:Contact/cbc:Telephone"),
-            address=self.address(person.find("cac:ResidenceAddress", NS)),
+            address=self.address(person.find(clark("cac:ResidenceAddress"))),
             capacity=_text(power, "cbc:Description"),
         )
 
@@ -299,87 +338,93 @@ class UblReader:
             name=_text(element, "cbc:Name"),
             description=_text(element, "cbc:Description"),
             lots=_texts(element, "cac:ProcurementProjectLotReference/cbc:ID"),
-            groups=[self.group(el) for el in element.findall("cac:TenderingCriterionPropertyGroup", NS)],
-            subcriteria=[self.criterion(el) for el in element.findall("cac:SubTenderingCriterion", NS)],
+            groups=[self.group(el) for el in element.iterfind(clark("cac:TenderingCriterionPropertyGroup"))],
+            subcriteria=[self.criterion(el) for el in element.iterfind(clark("cac:SubTenderingCriterion"))],
             line=element.sourceline,
         )
 
+    # The three hot paths (a 4.1.0 Response has thousands of properties and answers) walk each
+    # element's children once instead of searching them per field.
     def group(self, element: etree._Element) -> PropertyGroup:
-        return PropertyGroup(
-            id=_text(element, "cbc:ID") or "",
-            type_code=_text(element, "cbc:PropertyGroupTypeCode"),
-            properties=[self.property(el) for el in element.findall("cac:TenderingCriterionProperty", NS)],
-            groups=[
-                self.group(el) for el in element.findall("cac:SubsidiaryTenderingCriterionPropertyGroup", NS)
-            ],
-        )
+        group = PropertyGroup(id="")
+        for child in element:
+            tag = child.tag
+            if tag == T_PROPERTY:
+                group.properties.append(self.property(child))
+            elif tag == T_SUBGROUP:
+                group.groups.append(self.group(child))
+            elif tag == T_ID and not group.id:
+                group.id = _own_text(child) or ""
+            elif tag == T_GROUP_TYPE and group.type_code is None:
+                group.type_code = _own_text(child)
+        return group
 
     def property(self, element: etree._Element) -> Property:
-        expected = []
+        prop = Property(id="")
         for child in element:
-            if not isinstance(child.tag, str):
+            tag = child.tag
+            field_name = PROPERTY_FIELDS.get(tag)
+            if field_name is not None:
+                if getattr(prop, field_name) in (None, ""):
+                    setattr(prop, field_name, _own_text(child) or ("" if field_name == "id" else None))
                 continue
-            name = _local(child)
-            kind = EXPECTED_KIND.get(name)
-            if kind is not None:
-                expected.append(
-                    Expected(element=name, value=typed_value(kind, child), unit=unit_of(kind, child))
-                )
-        periods = [self.period(el) for el in element.findall("cac:ApplicablePeriod", NS)]
-        return Property(
-            id=_text(element, "cbc:ID") or "",
-            name=_text(element, "cbc:Name"),
-            description=_text(element, "cbc:Description"),
-            type_code=_text(element, "cbc:TypeCode"),
-            value_type=_text(element, "cbc:ValueDataTypeCode"),
-            expected=expected,
-            periods=periods,
-        )
+            if tag == T_PERIOD:
+                prop.periods.append(self.period(child))
+                continue
+            name = EXPECTED_BY_TAG.get(tag)
+            if name is not None:
+                kind = EXPECTED_KIND[name]
+                prop.expected.append(Expected(element=name, value=typed_value(kind, child), unit=unit_of(kind, child)))
+        return prop
 
     def period(self, element: etree._Element) -> Period:
         return Period(
-            start=parse_date(_text(element, "cbc:StartDate"), element.find("cbc:StartDate", NS)),
-            end=parse_date(_text(element, "cbc:EndDate"), element.find("cbc:EndDate", NS)),
+            start=parse_date(_text(element, "cbc:StartDate"), element.find(clark("cbc:StartDate"))),
+            end=parse_date(_text(element, "cbc:EndDate"), element.find(clark("cbc:EndDate"))),
             description=_text(element, "cbc:Description"),
         )
 
     def answer(self, element: etree._Element) -> Answer:
-        property_id = _text(element, "cbc:ValidatedCriterionPropertyID")
-        if not property_id:
+        answer = Answer(property_id="", line=element.sourceline)
+        for child in element:
+            tag = child.tag
+            if tag == T_RESPONSE_VALUE:
+                value_id = None
+                for part in child:
+                    part_tag = part.tag
+                    if part_tag == T_ID:
+                        value_id = _own_text(part)
+                        continue
+                    kind = KIND_BY_TAG.get(part_tag)
+                    if kind is not None:
+                        answer.values.append(
+                            Value(kind=kind, value=typed_value(kind, part), unit=unit_of(kind, part), id=value_id)
+                        )
+            elif tag == T_VALIDATED and not answer.property_id:
+                answer.property_id = _own_text(child) or ""
+            elif tag == T_ID and answer.id is None:
+                answer.id = _own_text(child)
+            elif tag == T_PERIOD:
+                answer.periods.append(self.period(child))
+            elif tag == T_EVIDENCE_SUPPLIED:
+                answer.evidence_ids.extend(_texts(child, "cbc:ID"))
+            elif tag == T_LOT_REFERENCE:
+                answer.lots.extend(_texts(child, "cbc:ID"))
+        if not answer.property_id:
             raise _invalid(element, "réponse sans question associée (cbc:ValidatedCriterionPropertyID)")
-        values = []
-        for response in element.findall("cac:ResponseValue", NS):
-            value_id = _text(response, "cbc:ID")
-            for child in response:
-                if not isinstance(child.tag, str):
-                    continue
-                kind = KIND_OF_ELEMENT.get(_local(child))
-                if kind is None:
-                    continue
-                values.append(
-                    Value(kind=kind, value=typed_value(kind, child), unit=unit_of(kind, child), id=value_id)
-                )
-        return Answer(
-            id=_text(element, "cbc:ID"),
-            property_id=property_id,
-            values=values,
-            periods=[self.period(el) for el in element.findall("cac:ApplicablePeriod", NS)],
-            evidence_ids=_texts(element, "cac:EvidenceSupplied/cbc:ID"),
-            lots=_texts(element, "cac:ProcurementProjectLotReference/cbc:ID"),
-            line=element.sourceline,
-        )
+        return answer
 
     def reference(self, element: etree._Element) -> DocumentReference:
         return DocumentReference(
             id=_text(element, "cbc:ID"),
             type_code=_text(element, "cbc:DocumentTypeCode"),
             description=_text(element, "cbc:DocumentDescription"),
-            issue_date=parse_date(_text(element, "cbc:IssueDate"), element.find("cbc:IssueDate", NS)),
+            issue_date=parse_date(_text(element, "cbc:IssueDate"), element.find(clark("cbc:IssueDate"))),
             uri=_text(element, "cac:Attachment/cac:ExternalReference/cbc:URI"),
         )
 
     def evidence(self, element: etree._Element) -> Evidence:
-        reference = element.find("cac:DocumentReference", NS)
+        reference = element.find(clark("cac:DocumentReference"))
         return Evidence(
             id=_text(element, "cbc:ID") or "",
             description=_text(element, "cbc:Description"),

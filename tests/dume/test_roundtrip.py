@@ -95,7 +95,13 @@ def test_official_2_1_1_converted_to_4_1_0_keeps_or_lists_every_answer(path):
 
 
 @pytest.mark.parametrize(
-    "name", ["BASIC-ESPDResponse-2.1.1.xml", "EXTENDED-ESPDResponse-2.1.1.xml", "BASIC-ESPDRequest-2.1.1.xml"]
+    "name",
+    [
+        "BASIC-ESPDResponse-2.1.1.xml",
+        "EXTENDED-ESPDResponse-2.1.1.xml",
+        "BASIC-ESPDRequest-2.1.1.xml",
+        "EXTENDED-ESPDRequest-2.1.1.xml",
+    ],
 )
 def test_official_2_1_1_converted_to_4_1_0_passes_the_4_1_0_schematron(name, compiled_rules):
     xml, _losses = dume.convert(dume.read(STANDARDS / "edm-2.1.1/xml" / name), "4.1.0")
