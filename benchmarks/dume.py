@@ -90,10 +90,16 @@ def main() -> None:
         ]
         f = min(full for _bare, full in pairs)
         ratio = f / min(bare for bare, _full in pairs)
-        print(f"  {family:10s} : {len(members):2d} documents, {len(members) / f:7.1f} documents/s, {ratio:.2f} ×")
+        print(
+            f"  {family:10s} : {len(members):2d} documents, "
+            f"{len(members) / f:7.1f} documents/s, {ratio:.2f} ×"
+        )
 
     if args.schematron:
-        for name in ("edm-2.1.1/xml/BASIC-ESPDResponse-2.1.1.xml", "edm-4.1.0/xml-examples/ESPD-Response.xml"):
+        for name in (
+            "edm-2.1.1/xml/BASIC-ESPDResponse-2.1.1.xml",
+            "edm-4.1.0/xml-examples/ESPD-Response.xml",
+        ):
             data = (STANDARDS / name).read_bytes()
             start = time.perf_counter()
             validation.validate(data, schematron=False)
@@ -102,10 +108,13 @@ def main() -> None:
             start = time.perf_counter()
             validation.validate(data)
             first = time.perf_counter() - start
-            runs = [best_of(1, lambda d=data: validation.validate(d)) for _ in range(max(1, args.rounds // 2))]
+            runs = [
+                best_of(1, lambda d=data: validation.validate(d)) for _ in range(max(1, args.rounds // 2))
+            ]
             print(
                 f"{name} : XSD {xsd * 1000:.0f} ms (premier appel, schéma compilé : {first_xsd:.1f} s) ; "
-                f"XSD + Schematron {statistics.median(runs):.1f} s (premier appel, règles compilées : {first:.1f} s)"
+                f"XSD + Schematron {statistics.median(runs):.1f} s "
+                f"(premier appel, règles compilées : {first:.1f} s)"
             )
 
 
