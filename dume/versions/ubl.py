@@ -374,7 +374,9 @@ class UblReader:
             name = EXPECTED_BY_TAG.get(tag)
             if name is not None:
                 kind = EXPECTED_KIND[name]
-                prop.expected.append(Expected(element=name, value=typed_value(kind, child), unit=unit_of(kind, child)))
+                prop.expected.append(
+                    Expected(element=name, value=typed_value(kind, child), unit=unit_of(kind, child))
+                )
         return prop
 
     def period(self, element: etree._Element) -> Period:
@@ -398,7 +400,12 @@ class UblReader:
                     kind = KIND_BY_TAG.get(part_tag)
                     if kind is not None:
                         answer.values.append(
-                            Value(kind=kind, value=typed_value(kind, part), unit=unit_of(kind, part), id=value_id)
+                            Value(
+                                kind=kind,
+                                value=typed_value(kind, part),
+                                unit=unit_of(kind, part),
+                                id=value_id,
+                            )
                         )
             elif tag == T_VALIDATED and not answer.property_id:
                 answer.property_id = _own_text(child) or ""
