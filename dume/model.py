@@ -247,6 +247,7 @@ class Evidence:
     uri: str | None = None
     description: str | None = None
     issuer: str | None = None
+    issuer_id: str | None = None
     confidentiality: str | None = None
     reference_id: str | None = None
 

@@ -439,6 +439,7 @@ class UblReader:
             reference_id=_text(reference, "cbc:ID"),
             uri=_text(reference, "cac:Attachment/cac:ExternalReference/cbc:URI"),
             issuer=_text(reference, "cac:IssuerParty/cac:PartyName/cbc:Name"),
+            issuer_id=_text(reference, "cac:IssuerParty/cac:PartyIdentification/cbc:ID"),
         )
 
 
@@ -747,15 +748,19 @@ class UblWriter:
             evidence.confidentiality,
             **self.code_attrs("access-right"),
         )
-        if evidence.reference_id or evidence.uri or evidence.issuer:
+        if evidence.reference_id or evidence.uri or evidence.issuer or evidence.issuer_id:
             reference = self.el(element, "cac", "DocumentReference")
             self.el(reference, "cbc", "ID", evidence.reference_id or evidence.id, schemeAgencyID=self.agency)
             if evidence.uri:
                 attachment = self.el(reference, "cac", "Attachment")
                 self.el(self.el(attachment, "cac", "ExternalReference"), "cbc", "URI", evidence.uri)
-            if evidence.issuer:
+            if evidence.issuer or evidence.issuer_id:
                 issuer = self.el(reference, "cac", "IssuerParty")
-                self.el(self.el(issuer, "cac", "PartyName"), "cbc", "Name", evidence.issuer)
+                if evidence.issuer_id:
+                    identification = self.el(issuer, "cac", "PartyIdentification")
+                    self.el(identification, "cbc", "ID", evidence.issuer_id, schemeAgencyID=self.agency)
+                if evidence.issuer:
+                    self.el(self.el(issuer, "cac", "PartyName"), "cbc", "Name", evidence.issuer)
 
 
 def _grouped(values: list[Value]):

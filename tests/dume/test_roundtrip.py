@@ -114,3 +114,12 @@ def test_converting_to_2_1_1_lists_the_per_lot_answers_it_cannot_carry():
     _xml, losses = dume.convert(source, "2.1.1")
     assert any("répondre par lot" in loss for loss in losses)
     assert any("exigences par lot" in loss for loss in losses)
+
+
+@pytest.mark.parametrize(
+    "relative", ["edm-2.1.1/xml/BASIC-ESPDResponse-2.1.1.xml", "edm-4.1.0/xml-examples/ESPD-Response.xml"]
+)
+def test_official_responses_rewritten_pass_the_schematron(relative, compiled_rules):
+    document = dume.read(STANDARDS / relative)
+    report = validate(dume.write(document, document.version))
+    assert report.valid, [str(issue) for issue in report.errors][:5]

@@ -99,6 +99,7 @@ def test_4_1_0_response_key_fields():
     turnover = document.criterion("499efc97-2ac1-4af2-9e84-323c2ca67747")
     assert (Decimal(1000000000), "EUR") in [a.amount for a in turnover.answers if a.amount]
     assert len(document.evidences) == 76
+    assert (document.evidences[0].issuer, document.evidences[0].issuer_id) == ("USA DoD", "XXXXXXXX")
     linked = {eid for c in document.criteria for a in c.answers for eid in a.evidence_ids}
     assert linked <= {e.id for e in document.evidences}
 
