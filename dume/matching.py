@@ -45,6 +45,8 @@ def check_response(response: Document, request: Document) -> list[Issue]:
     answered = {criterion.uuid: criterion for criterion in response.criteria}
     for required in request.criteria:
         label = required.name or required.type_code or required.uuid
+        if required.lots and response.lots and not set(required.lots) & set(response.lots):
+            continue  # required for other lots than those this Response is for
         given = answered.get(required.uuid)
         if given is None or not _answers(given):
             issues.append(
@@ -58,7 +60,8 @@ def check_response(response: Document, request: Document) -> list[Issue]:
         answers = _answers(given)
         if required.lots and any(answer.lots for answer in answers):
             covered = {lot for answer in answers for lot in answer.lots}
-            missing = [lot for lot in required.lots if lot not in covered]
+            wanted = [lot for lot in required.lots if not response.lots or lot in response.lots]
+            missing = [lot for lot in wanted if lot not in covered]
             if missing:
                 issues.append(
                     Issue(
