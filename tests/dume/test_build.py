@@ -123,7 +123,7 @@ def test_refusals_are_in_french():
     with pytest.raises(DumeError, match="type de procédure"):
         build.request(version="4.1.0", uuid="u", contract_folder_id="X", buyer=BUYER, criteria=[CRIME])
     with pytest.raises(
-        DumeError, match="Motifs d'exclusion obligatoires en version 4.1.0 absents : Corruption"
+        DumeError, match=r"Motifs d'exclusion obligatoires en version 4\.1\.0 absents : Corruption"
     ):
         build.request(
             version="4.1.0",

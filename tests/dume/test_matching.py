@@ -44,9 +44,19 @@ def test_a_missing_mandatory_answer_names_the_criterion_and_its_line():
 
 def test_a_lot_left_unanswered_is_named():
     response = dume.read(RESPONSE)
+    response.lots = ["LOT-0000", "LOT-0001"]  # a Response for two lots, answering only the first
     request = dume.read(REQUEST)
     required = next(c for c in request.criteria if c.lots)
     request = copy.deepcopy(request)
     next(c for c in request.criteria if c.uuid == required.uuid).lots = ["LOT-0000", "LOT-0001"]
     issues = dume.check_response(response, request)
     assert any("LOT-0001" in str(issue) and "LOT-0000" not in str(issue) for issue in issues)
+
+
+def test_a_single_lot_response_is_checked_for_its_lot_only():
+    response = dume.read(RESPONSE)  # for LOT-0000
+    request = dume.read(REQUEST)
+    for criterion in request.criteria:
+        if criterion.lots:
+            criterion.lots = ["LOT-0000", "LOT-0001"]
+    assert dume.check_response(response, request) == []
