@@ -35,6 +35,16 @@ def operator() -> EconomicOperator:
         website="https://durand-batiment.fr",
         size="small",
         role="sole-tenderer",
+        # An entity whose capacities it relies on: a second EconomicOperatorParty, role « oeron ».
+        relied_upon=[
+            EconomicOperator(
+                name="Toitures Martin",
+                identifiers=[Identifier("44306184100047", "NATIONAL")],
+                address=Address(city="Lyon", country="FR"),
+                size="micro",
+                role="oeron",
+            )
+        ],
         representatives=[
             Person(
                 first_name="Claire",

@@ -31,6 +31,9 @@ def test_generated_response_is_valid_and_reads_back_the_same(version, compiled_r
     # And the model is not trivially empty: the answers, the operator and the Request link survive.
     assert [a.indicator for c in back.criteria for a in c.answers] == [False, False]
     assert back.economic_operator.identifiers[0].is_siret
+    assert [(e.name, e.role, e.sme) for e in back.economic_operator.relied_upon] == [
+        ("Toitures Martin", "oeron", True)
+    ]
     assert back.request.id == document.request.id
 
 
