@@ -1,5 +1,7 @@
 """Malicious and broken inputs are refused early, by design, with a French message and a line."""
 
+from pathlib import Path
+
 import pytest
 
 import dume
@@ -41,22 +43,47 @@ def test_doctype_in_utf16_is_refused():
         dume.read(XXE.replace(b'<?xml version="1.0"?>', b"").decode().encode("utf-16"))
 
 
-def test_a_200_mb_file_is_refused_from_its_size_without_reading_it(tmp_path):
+def test_a_200_mb_file_is_refused_from_its_size_without_reading_it(tmp_path, monkeypatch):
     path = tmp_path / "enorme.xml"
     with path.open("wb") as stream:
         stream.truncate(200 * 1024 * 1024)  # sparse: 200 MB that take no disk and no reading
     opened = []
+    real_open = Path.open
 
-    class Spy(type(path)):
-        def open(self, *args, **kwargs):
-            opened.append(self)
-            return super().open(*args, **kwargs)
+    def spy(self, *args, **kwargs):
+        opened.append(self)
+        return real_open(self, *args, **kwargs)
 
+    monkeypatch.setattr(Path, "open", spy)
     with pytest.raises(UnsafeXmlError) as info:
-        dume.read(Spy(path))
-    assert "trop volumineux" in str(info.value)
-    assert "200.0 Mio" in str(info.value)
+        dume.read(path)
+    assert "trop volumineux (200.0 Mio)" in str(info.value)
     assert opened == [], "the file must be refused from its size, never opened"
+
+
+def test_a_file_under_the_limit_is_opened_and_read(tmp_path, monkeypatch):
+    # The spy above can see an open: a readable file goes through it.
+    path = tmp_path / "dume.xml"
+    path.write_bytes((STANDARDS / "edm-2.1.1/xml/BASIC-ESPDRequest-2.1.1.xml").read_bytes())
+    opened = []
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self) or real_open(self, *a, **k))
+    assert dume.read(path).version == "2.1.1"
+    assert opened == [path]
+
+
+def test_other_encodings_are_read():
+    data = (STANDARDS / "edm-2.1.1/xml/BASIC-ESPDRequest-2.1.1.xml").read_bytes()
+    utf16 = data.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode("utf-16")
+    assert dume.read(utf16).contract_folder_id == "PP.20170419.1024-9"
+    latin1 = (
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+        b'<QualificationApplicationRequest xmlns="urn:oasis:names:specification:ubl:schema:xsd:QualificationApplicationRequest-2" '
+        b'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
+        b"<cbc:UBLVersionID>2.2</cbc:UBLVersionID><cbc:ContractFolderID>March\xe9 2026</cbc:ContractFolderID>"
+        b"</QualificationApplicationRequest>"
+    )
+    assert dume.read(latin1).contract_folder_id == "Marché 2026"
 
 
 def test_an_oversized_stream_is_read_no_further_than_the_limit():
