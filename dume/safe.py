@@ -67,8 +67,10 @@ def read_bytes(source: str | os.PathLike | bytes | BinaryIO) -> bytes:
 
 
 def _too_big(size: int) -> str:
+    # A stream is read no further than the limit: its size is then only « more than ».
+    told = "plus de " if size == MAX_BYTES + 1 else ""
     return (
-        f"Fichier trop volumineux ({size / 1024 / 1024:.1f} Mio) : un DUME ne peut dépasser "
+        f"Fichier trop volumineux ({told}{size / 1024 / 1024:.1f} Mio) : un DUME ne peut dépasser "
         f"{MAX_BYTES // 1024 // 1024} Mio."
     )
 

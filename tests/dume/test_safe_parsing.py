@@ -95,7 +95,7 @@ def test_an_oversized_stream_is_read_no_further_than_the_limit():
             return b"<" * size
 
     stream = Endless()
-    with pytest.raises(UnsafeXmlError):
+    with pytest.raises(UnsafeXmlError, match=r"trop volumineux \(plus de 20\.0 Mio\)"):
         dume.read(stream)
     assert stream.read_sizes == [safe.MAX_BYTES + 1]
 
