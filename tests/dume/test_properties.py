@@ -146,7 +146,10 @@ def roundtrip(document: Document, version: str):
     assert dataclasses.replace(back, profile=None) == dataclasses.replace(document, profile=None)
 
 
-PROFILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# No example database: nothing written into the work tree, the same 25 draws budget each run.
+PROFILE = settings(
+    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROFILE
