@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "marches",
     "offres",
     "api",
+    # The DUME library; an app only for `manage.py dume` (the library imports no Django).
+    "dume",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,122 @@
+"""DUME reading speed: documents parsed per second by ``dume.read`` (safe parse, version dispatch,
+the whole normalised model), against a bare lxml parse of the same bytes. Goal: at most 3×.
+
+Not a test: a measurement, run by hand (see benchmarks/README.md and docs/performance.md).
+
+    .venv/bin/python benchmarks/dume.py [--rounds 5] [--schematron]
+
+The corpus is every official example copied under dume/standards (1.0.2, 2.1.1, 4.1.0), read
+from memory so that the disk is out of the figure. ``--schematron`` also times one XSD and one
+Schematron validation per version (the Schematron stylesheets are compiled first, once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# This file is named like the package it measures: make `import dume` find the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+from lxml import etree  # noqa: E402
+
+import dume  # noqa: E402
+from dume import validation  # noqa: E402
+
+STANDARDS = ROOT / "dume" / "standards"
+
+
+def corpus() -> list[tuple[str, bytes]]:
+    paths = sorted((STANDARDS / "edm-1.0.2" / "examples").rglob("*.xml"))
+    paths += sorted((STANDARDS / "edm-2.1.1" / "xml").glob("*.xml"))
+    paths += sorted((STANDARDS / "edm-4.1.0" / "xml-examples").glob("*.xml"))
+    return [(str(p.relative_to(STANDARDS)), p.read_bytes()) for p in paths]
+
+
+def best_of(rounds: int, work) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--schematron", action="store_true")
+    args = parser.parse_args()
+
+    files = corpus()
+    size = sum(len(data) for _name, data in files)
+    print(f"Machine : {platform.machine()}, Python {platform.python_version()}, lxml {etree.__version__}")
+    print(f"Corpus : {len(files)} exemples officiels, {size / 1024 / 1024:.1f} Mio")
+
+    bare_parser = etree.XMLParser()
+    # The machine is shared: each round times both, back to back. The ratio is that of the best
+    # rounds (the least disturbed), with the median of the rounds' own ratios beside it.
+    bares, fulls, ratios = [], [], []
+    for _ in range(args.rounds):
+        bare = best_of(1, lambda: [etree.fromstring(data, bare_parser) for _n, data in files])
+        full = best_of(1, lambda: [dume.read(data) for _n, data in files])
+        bares.append(bare)
+        fulls.append(full)
+        ratios.append(full / bare)
+    bare, full = min(bares), min(fulls)
+    print(f"lxml seul      : {len(files) / bare:8.1f} documents/s ({size / bare / 1024 / 1024:.1f} Mio/s)")
+    print(f"dume.read      : {len(files) / full:8.1f} documents/s ({size / full / 1024 / 1024:.1f} Mio/s)")
+    print(
+        f"rapport        : {full / bare:.2f} × (meilleurs tours ; objectif ≤ 3 ×) ; médian des tours "
+        f"{statistics.median(ratios):.2f} × (de {min(ratios):.2f} à {max(ratios):.2f}, {args.rounds} tours)"
+    )
+
+    by_family: dict[str, list[tuple[str, bytes]]] = {}
+    for name, data in files:
+        by_family.setdefault(name.split("/")[0], []).append((name, data))
+    for family, members in by_family.items():
+        pairs = [
+            (
+                best_of(1, lambda m=members: [etree.fromstring(d, bare_parser) for _n, d in m]),
+                best_of(1, lambda m=members: [dume.read(d) for _n, d in m]),
+            )
+            for _ in range(args.rounds)
+        ]
+        f = min(full for _bare, full in pairs)
+        ratio = f / min(bare for bare, _full in pairs)
+        print(
+            f"  {family:10s} : {len(members):2d} documents, "
+            f"{len(members) / f:7.1f} documents/s, {ratio:.2f} ×"
+        )
+
+    if args.schematron:
+        for name in (
+            "edm-2.1.1/xml/BASIC-ESPDResponse-2.1.1.xml",
+            "edm-4.1.0/xml-examples/ESPD-Response.xml",
+        ):
+            data = (STANDARDS / name).read_bytes()
+            start = time.perf_counter()
+            validation.validate(data, schematron=False)
+            first_xsd = time.perf_counter() - start
+            xsd = best_of(args.rounds, lambda d=data: validation.validate(d, schematron=False))
+            start = time.perf_counter()
+            validation.validate(data)
+            first = time.perf_counter() - start
+            runs = [
+                best_of(1, lambda d=data: validation.validate(d)) for _ in range(max(1, args.rounds // 2))
+            ]
+            print(
+                f"{name} : XSD {xsd * 1000:.0f} ms (premier appel, schéma compilé : {first_xsd:.1f} s) ; "
+                f"XSD + Schematron {statistics.median(runs):.1f} s "
+                f"(premier appel, règles compilées : {first:.1f} s)"
+            )
+
+
+if __name__ == "__main__":
+    main()

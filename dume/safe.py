@@ -1,0 +1,135 @@
+"""Safe XML parsing: no DTD, no entity expansion, no network, bounded size and depth.
+
+An ESPD document comes from outside (a company's import, an opened envelope). What is refused,
+and where:
+
+- a file larger than ``MAX_BYTES`` (20 MiB): refused from its size (``stat`` or the first
+  ``MAX_BYTES + 1`` bytes read), before it is parsed;
+- any DOCTYPE (hence any internal or external DTD, entity declaration, XXE, « billion laughs »):
+  refused when the prolog is scanned, before parsing; the parser is in any case configured
+  not to load DTDs, resolve entities or touch the network;
+- nesting deeper than 256 levels (ESPD documents go about 12 deep): libxml2's limit without
+  ``huge_tree``, enforced while parsing;
+- bytes that are not in the declared (or default UTF-8) encoding: the parser's error, in French.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from dume.errors import DumeError, UnsafeXmlError
+
+MAX_BYTES = 20 * 1024 * 1024
+
+_DOCTYPE_UTF16 = (
+    "<!DOCTYPE".encode("utf-16-le"),
+    "<!DOCTYPE".encode("utf-16-be"),
+    "<!ENTITY".encode("utf-16-le"),
+    "<!ENTITY".encode("utf-16-be"),
+)
+
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    load_dtd=False,
+    dtd_validation=False,
+    no_network=True,
+    huge_tree=False,  # keeps libxml2's limits: depth 256, text nodes 10 MB, no entity amplification
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
+def read_bytes(source: str | os.PathLike | bytes | BinaryIO) -> bytes:
+    """The document's bytes, refusing oversized input without reading it all."""
+    if isinstance(source, bytes):
+        data = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise DumeError(f"Fichier illisible : {exc.strerror or exc}.") from exc
+        if size > MAX_BYTES:
+            raise UnsafeXmlError(_too_big(size))
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    else:
+        data = source.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise UnsafeXmlError(_too_big(len(data)))
+    return data
+
+
+def _too_big(size: int) -> str:
+    # A stream is read no further than the limit: its size is then only « more than ».
+    told = "plus de " if size == MAX_BYTES + 1 else ""
+    return (
+        f"Fichier trop volumineux ({told}{size / 1024 / 1024:.1f} Mio) : un DUME ne peut dépasser "
+        f"{MAX_BYTES // 1024 // 1024} Mio."
+    )
+
+
+def parse(data: bytes) -> etree._ElementTree:
+    """Parse ``data`` safely; every refusal is a ``DumeError`` in French with its line."""
+    if not data or data.isspace():
+        raise DumeError("Fichier vide : ce n'est pas un document XML.")
+    # A DOCTYPE can only stand in the prolog: scanning the first 64 KiB refuses it before any
+    # parsing; one hidden after a longer prolog is still refused below (internalDTD), unexpanded.
+    # (XML is case-sensitive: « <!doctype » is not a declaration, the parser refuses it.)
+    head = data[:65536]
+    found = [i for i in (head.find(b"<!DOCTYPE"), head.find(b"<!ENTITY")) if i >= 0]
+    if found or any(marker in head for marker in _DOCTYPE_UTF16):
+        line = data.count(b"\n", 0, min(found)) + 1 if found else 1
+        raise UnsafeXmlError(
+            "Déclaration DOCTYPE ou ENTITY refusée : un DUME ne contient ni DTD ni entités "
+            "(protection contre XXE et l'expansion d'entités).",
+            line=line,
+        )
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DumeError(_syntax_message(exc), line=exc.lineno or None) from exc
+    tree = root.getroottree()
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise UnsafeXmlError("Déclaration DOCTYPE refusée.", line=1)
+    return tree
+
+
+_MESSAGES = (
+    ("not proper UTF-8", "octets invalides pour l'encodage UTF-8"),
+    ("Input is not proper", "octets invalides pour l'encodage déclaré"),
+    (
+        "Invalid bytes in character encoding",
+        "octets invalides pour l'encodage du document (UTF-8 par défaut)",
+    ),
+    ("encoding", "encodage invalide ou non pris en charge"),
+    ("Document is empty", "document vide"),
+    ("Start tag expected", "aucun élément XML trouvé"),
+    ("Premature end of data", "document tronqué (balise non fermée)"),
+    ("EndTag", "balise de fin invalide"),
+    ("Opening and ending tag mismatch", "balise ouvrante et fermante différentes"),
+    ("Entity", "référence d'entité refusée"),
+    ("xmlParseCharRef", "référence de caractère invalide"),
+    ("Char 0x", "caractère interdit en XML"),
+    ("Extra content at the end", "contenu après l'élément racine"),
+    ("Excessive depth", "imbrication trop profonde (plus de 256 niveaux)"),
+    ("Namespace prefix", "préfixe d'espace de noms non déclaré"),
+)
+
+
+def _syntax_message(exc: etree.XMLSyntaxError) -> str:
+    raw = str(exc.msg or exc)
+    for needle, french in _MESSAGES:
+        if needle.lower() in raw.lower():
+            detail = french
+            break
+    else:
+        detail = "syntaxe XML invalide"
+    column = f", colonne {exc.offset}" if getattr(exc, "offset", None) else ""
+    return f"XML mal formé{column} : {detail} (détail de l'analyseur : {raw})."
