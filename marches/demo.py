@@ -56,7 +56,7 @@ class DemoLot:
 
 @dataclass(frozen=True)
 class DemoConsultation:
-    buyer: str  # key of comptes.management.commands.demo.BUYERS
+    buyer: str  # key of demo.management.commands.demo.BUYERS
     reference: str
     title: str
     description: str

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "api",
     # The DUME library; an app only for `manage.py dume` (the library imports no Django).
     "dume",
+    # `manage.py demo`, above every app since it fills them all.
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -3,8 +3,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from comptes.management.commands.demo import DEMO_PASSWORD, demo_totp_secret
 from comptes.models import Membership, Organisation, User
+from demo.management.commands.demo import DEMO_PASSWORD, demo_totp_secret
 from preuves import journal
 
 pytestmark = pytest.mark.django_db
