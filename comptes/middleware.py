@@ -10,7 +10,9 @@ from .services import SESSION_2FA_VERIFIED
 
 
 class TwoFactorRequiredMiddleware:
-    ALLOWED_PREFIXES = ("/static/", "/media/", "/healthz", "/i18n/", "/api/")
+    # /csp/rapport: a browser's CSP report is not a page, and one from a user halfway through
+    # login must still reach the journal.
+    ALLOWED_PREFIXES = ("/static/", "/media/", "/healthz", "/i18n/", "/api/", "/csp/rapport")
 
     def __init__(self, get_response):
         self.get_response = get_response
