@@ -420,30 +420,38 @@ def parse_checkpoint_note(note: str) -> Checkpoint:
     )
 
 
+def vkey(name: str, signature_type: int, public_key: bytes, key_hash: bytes) -> str:
+    """A C2SP signed-note verifier key: `name+keyid+base64(type || key)`."""
+    return f"{name}+{key_hash.hex()}+{base64.b64encode(bytes([signature_type]) + public_key).decode()}"
+
+
+def parse_vkey(text: str, signature_type: int, what: str, key_hash: Callable[[str, bytes], bytes]):
+    """The name and Ed25519 key of a vkey of `signature_type` (0x01 note signer, 0x04
+    cosigner), its key id checked; `what` names it in errors (« du journal », « du témoin »)."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise VerificationError(
+            f"clé {what} « {text[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) attendu"
+        )
+    name, key_hex, material_b64 = parts
+    material = _b64(material_b64, f"la clé {what} « {name} »")
+    if len(material) != 33 or material[0] != signature_type:
+        raise VerificationError(
+            f"la clé {what} « {name} » n'est pas une clé Ed25519 de type 0x{signature_type:02x} (32 octets)"
+        )
+    if key_hex.lower() != key_hash(name, material[1:]).hex():
+        raise VerificationError(f"la clé {what} « {name} » n'a pas l'identifiant {key_hex} qu'elle annonce")
+    return name, Ed25519PublicKey.from_public_bytes(material[1:])
+
+
 def log_vkey(origin: str, public_key: Ed25519PublicKey) -> str:
     """The C2SP verifier key of a log: `origin+keyid+base64(0x01 || key)`."""
     raw = _raw_key(public_key)
-    material = base64.b64encode(bytes([0x01]) + raw).decode()
-    return f"{origin}+{key_id(origin, raw).hex()}+{material}"
+    return vkey(origin, 0x01, raw, key_id(origin, raw))
 
 
-def parse_log_vkey(vkey: str) -> tuple[str, Ed25519PublicKey]:
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3 or not parts[0]:
-        raise VerificationError(
-            f"clé de journal « {vkey[:80]} » mal formée : ORIGINE+IDENTIFIANT+CLÉ attendu"
-        )
-    origin, key_hex, material_b64 = parts
-    material = _b64(material_b64, f"la clé du journal « {origin} »")
-    if len(material) != 33 or material[0] != 0x01:
-        raise VerificationError(
-            f"la clé du journal « {origin} » n'est pas une clé Ed25519 de note (type 0x01)"
-        )
-    if key_hex.lower() != key_id(origin, material[1:]).hex():
-        raise VerificationError(
-            f"la clé du journal « {origin} » n'a pas l'identifiant {key_hex} qu'elle annonce"
-        )
-    return origin, Ed25519PublicKey.from_public_bytes(material[1:])
+def parse_log_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
+    return parse_vkey(text, 0x01, "du journal", key_id)
 
 
 def verify_checkpoint(checkpoint: dict, public_key: Ed25519PublicKey) -> Checkpoint:
@@ -491,29 +499,11 @@ class Witness:
 
     @property
     def vkey(self) -> str:
-        material = base64.b64encode(bytes([COSIGNATURE_TYPE]) + self.raw_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{material}"
+        return vkey(self.name, COSIGNATURE_TYPE, self.raw_key, self.key_id)
 
 
-def parse_witness_key(vkey: str) -> Witness:
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3 or not parts[0]:
-        raise VerificationError(
-            f"clé de témoin « {vkey[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) est attendu"
-        )
-    name, key_hex, material_b64 = parts
-    material = _b64(material_b64, f"la clé du témoin « {name} »")
-    if len(material) != 33 or material[0] != COSIGNATURE_TYPE:
-        raise VerificationError(
-            f"la clé du témoin « {name} » n'est pas une clé de contresignature Ed25519 (type 0x04, 32 octets)"
-        )
-    witness = Witness(name, Ed25519PublicKey.from_public_bytes(material[1:]))
-    if key_hex.lower() != witness.key_id.hex():
-        raise VerificationError(
-            f"la clé du témoin « {name} » annonce l'identifiant {key_hex}, "
-            f"elle a l'identifiant {witness.key_id.hex()}"
-        )
-    return witness
+def parse_witness_key(text: str) -> Witness:
+    return Witness(*parse_vkey(text, COSIGNATURE_TYPE, "du témoin", cosignature_key_id))
 
 
 def verify_cosignature(body: str, signature: tuple[str, bytes, bytes], witness: Witness) -> int:

@@ -9,12 +9,11 @@ import subprocess
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
 
 from preuves import anchoring, journal, keys, log, verifier
-from preuves.models import JournalEntry, JournalHead, LogLeaf
+from preuves.models import JournalHead, LogLeaf
 
-from .test_journal import triggers_disabled
+from .tampering import rewrite_entry
 
 
 def test_anchor_records_the_head_with_a_token_over_it(db, tmp_path):
@@ -58,29 +57,12 @@ def test_nothing_to_anchor(db):
     assert LogLeaf.objects.filter(kind="journal.head").count() == 2
 
 
-def rewrite_journal(seq: int, payload: dict) -> None:
-    """What an operator with database access could do: edit one entry, then recompute every
-    hash after it and the head, so that the chain alone verifies again."""
-    with triggers_disabled(), transaction.atomic():
-        prev_hash = journal.GENESIS_HASH
-        for entry in JournalEntry.objects.order_by("seq"):
-            if entry.seq == seq:
-                entry.payload = payload
-            entry.prev_hash = prev_hash
-            entry.hash = journal._hash_of(entry)
-            JournalEntry.objects.filter(seq=entry.seq).update(
-                payload=entry.payload, prev_hash=entry.prev_hash, hash=entry.hash
-            )
-            prev_hash = entry.hash
-        JournalHead.objects.filter(pk=1).update(hash=prev_hash)
-
-
 def test_a_rewritten_journal_contradicts_its_anchor(db):
     for i in range(4):
         journal.record("test.anchor", payload={"montant": i})
     anchoring.anchor_journal()
     assert anchoring.verify_anchors().ok
-    rewrite_journal(2, {"montant": 1000})
+    rewrite_entry(2, {"montant": 1000})
     assert journal.verify().ok  # the chain alone cannot tell
     check = anchoring.verify_anchors()
     assert not check.ok

@@ -133,3 +133,21 @@ def test_the_command_line(receipt, tmp_path):
     refused = run("--witness", vkey)
     assert refused.returncode == 1
     assert "ÉCHEC  Contresignatures des témoins" in refused.stdout
+
+
+def test_verifier_keys_are_checked(db, settings):
+    own = witness.own_witness()
+    assert verifier.parse_witness_key(own.vkey).key_id == own.key_id
+    log_key = verifier.log_vkey(settings.PREUVES_LOG_ORIGIN, _key())
+    assert verifier.parse_log_vkey(log_key)[0] == settings.PREUVES_LOG_ORIGIN
+    name, key_hex, material = own.vkey.split("+", 2)
+    for text, message in [
+        (log_key, "de type 0x04"),  # a log's key is not a cosigner's
+        (f"{name}+00000000+{material}", "n'a pas l'identifiant 00000000"),
+        (f"{name}+{key_hex}", "mal formée"),
+        (f"{name}+{key_hex}+pas du base64", "base64"),
+    ]:
+        with pytest.raises(verifier.VerificationError, match=message):
+            verifier.parse_witness_key(text)
+    with pytest.raises(verifier.VerificationError, match="de type 0x01"):
+        verifier.parse_log_vkey(own.vkey)
