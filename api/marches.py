@@ -458,6 +458,10 @@ class LotInputSerializer(serializers.Serializer):
     description = TextField(required=False, allow_blank=True, default="")
 
 
+LOT_REQUIRED = ("number", "title", "estimated_value")
+COMMISSION_REQUIRED = ("members", "president", "quorum")
+
+
 class CommissionInputSerializer(serializers.Serializer):
     members = serializers.ListField(
         child=identifier(),
@@ -501,18 +505,40 @@ class ConsultationFieldsSerializer(serializers.Serializer):
         many=True,
         required=False,
         help_text="Au moins deux lots, ou aucun (marché unique), de numéros distincts ; remplace "
-        "l'existant (400 sinon).",
+        "l'existant ; leur somme devient la valeur estimée, 999 999 999 999,99 € au plus (400 sinon).",
     )
     commission = CommissionInputSerializer(required=False, help_text="Remplace la commission.")
 
     def validate(self, attrs):
+        if attrs.get("lots"):
+            # A PATCH is partial down to the lots (DRF), but lots replace the existing ones:
+            # each is whole.
+            missing = {
+                str(i): {name: ["Ce champ est obligatoire."] for name in LOT_REQUIRED if name not in lot}
+                for i, lot in enumerate(attrs["lots"])
+                if any(name not in lot for name in LOT_REQUIRED)
+            }
+            if missing:
+                raise serializers.ValidationError({"lots": missing})
+        commission = attrs.get("commission")
+        if commission is not None and any(name not in commission for name in COMMISSION_REQUIRED):
+            raise serializers.ValidationError(
+                {
+                    "commission": {
+                        name: ["Ce champ est obligatoire."]
+                        for name in COMMISSION_REQUIRED
+                        if name not in commission
+                    }
+                }
+            )
+            # With lots, the consultation's value is their sum (services.lots_set).
+            total = sum(lot["estimated_value"] for lot in attrs["lots"])
+            if total >= 10**12:
+                raise serializers.ValidationError(
+                    {"lots": ["La somme des valeurs des lots dépasse 999 999 999 999,99 €."]}
+                )
         if not self.partial and "estimated_value" not in attrs:
             if attrs.get("lots"):
-                total = sum(lot["estimated_value"] for lot in attrs["lots"])
-                if total >= 10**12:
-                    raise serializers.ValidationError(
-                        {"lots": ["La somme des valeurs des lots dépasse 999 999 999 999,99 €."]}
-                    )
                 attrs["estimated_value"] = total
             else:
                 raise serializers.ValidationError({"estimated_value": ["Ce champ est obligatoire."]})

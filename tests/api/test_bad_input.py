@@ -134,6 +134,26 @@ def test_other_integers_beyond_the_database_are_refused(overrides, field, buyer_
     assert not Consultation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"lots": [{"number": 1, "title": "Un"}, {"number": 2, "title": "Deux"}]}, "lots.0.estimated_value"),
+        ({"commission": {"quorum": 2}}, "commission.members"),
+    ],
+)
+def test_a_patch_replaces_lots_and_commission_whole(body, field, buyer_agent):
+    # A PATCH is partial, but not down to the lots and commission it replaces (was a KeyError).
+    consultation = ConsultationFactory(buyer=buyer_agent.organisation)
+    response = Client().patch(
+        buyer_url(consultation.pk),
+        data=body,
+        content_type="application/json",
+        headers=token_for(buyer_agent.user),
+    )
+    answer = error(response, 400, "validation")
+    assert f"{field} : Ce champ est obligatoire." in answer["message"]
+
+
 # --- Deposits API -------------------------------------------------------------------------------
 
 

@@ -130,8 +130,8 @@ def _consistent(world: dict):
     members, the quorum at most their number, the members this buyer's commission; lot
     numbers are distinct, and never exactly one lot; the files of an upload have distinct
     names; a value is required (estimated_value) unless lots give it; a folder is a safe
-    relative path, components of at most 255 bytes; lots whose sum is the value keep it
-    within 12 digits. Only on requests meant to be valid."""
+    relative path, components of at most 255 bytes; the lots' sum, the value, stays within 12
+    digits. Only on requests meant to be valid."""
 
     def map_case(context, case):
         body = case.body
@@ -160,9 +160,8 @@ def _consistent(world: dict):
                 lot["number"] = number
             if len(lots) == 1:
                 lots.append({**lots[0], "number": 2})
-            if "estimated_value" not in body:
-                for lot in lots:
-                    lot["estimated_value"] = "1000"  # their sum is the value: within 12 digits
+            for lot in lots:
+                lot["estimated_value"] = "1000"  # their sum is the value: within 12 digits
         return case
 
     return map_case
