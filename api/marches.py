@@ -510,38 +510,33 @@ class ConsultationFieldsSerializer(serializers.Serializer):
     commission = CommissionInputSerializer(required=False, help_text="Remplace la commission.")
 
     def validate(self, attrs):
-        if attrs.get("lots"):
-            # A PATCH is partial down to the lots (DRF), but lots replace the existing ones:
-            # each is whole.
-            missing = {
-                str(i): {name: ["Ce champ est obligatoire."] for name in LOT_REQUIRED if name not in lot}
-                for i, lot in enumerate(attrs["lots"])
-                if any(name not in lot for name in LOT_REQUIRED)
-            }
-            if missing:
-                raise serializers.ValidationError({"lots": missing})
+        # A PATCH is partial down to the lots and the commission (DRF), but they replace the
+        # existing ones: each is whole.
+        lots = attrs.get("lots") or []
+        missing = {
+            str(i): {name: ["Ce champ est obligatoire."] for name in LOT_REQUIRED if name not in lot}
+            for i, lot in enumerate(lots)
+            if any(name not in lot for name in LOT_REQUIRED)
+        }
+        if missing:
+            raise serializers.ValidationError({"lots": missing})
         commission = attrs.get("commission")
         if commission is not None and any(name not in commission for name in COMMISSION_REQUIRED):
-            raise serializers.ValidationError(
-                {
-                    "commission": {
-                        name: ["Ce champ est obligatoire."]
-                        for name in COMMISSION_REQUIRED
-                        if name not in commission
-                    }
-                }
-            )
+            missing = {
+                name: ["Ce champ est obligatoire."] for name in COMMISSION_REQUIRED if name not in commission
+            }
+            raise serializers.ValidationError({"commission": missing})
+        if lots:
             # With lots, the consultation's value is their sum (services.lots_set).
-            total = sum(lot["estimated_value"] for lot in attrs["lots"])
+            total = sum(lot["estimated_value"] for lot in lots)
             if total >= 10**12:
                 raise serializers.ValidationError(
                     {"lots": ["La somme des valeurs des lots dépasse 999 999 999 999,99 €."]}
                 )
-        if not self.partial and "estimated_value" not in attrs:
-            if attrs.get("lots"):
+            if not self.partial and "estimated_value" not in attrs:
                 attrs["estimated_value"] = total
-            else:
-                raise serializers.ValidationError({"estimated_value": ["Ce champ est obligatoire."]})
+        elif not self.partial and "estimated_value" not in attrs:
+            raise serializers.ValidationError({"estimated_value": ["Ce champ est obligatoire."]})
         return attrs
 
 
