@@ -10,7 +10,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ApplicationError
 
+from .parsers import TooDeep
+
 MESSAGES = {
+    TooDeep: ("too_deep", TooDeep.default_detail),
     exceptions.NotAuthenticated: (
         "not_authenticated",
         "Authentification requise : connectez-vous ou fournissez un jeton d'API.",

@@ -8,11 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import dateparse, timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -25,18 +23,23 @@ from comptes.models import Membership, Organisation, User
 from config.errors import ApplicationError
 from marches import services
 from marches.forms_public import SearchForm
-from marches.models import (
-    DEPARTEMENTS,
-    CommissionSeat,
-    Consultation,
-    CpvCode,
-    DceFile,
-    DceVersion,
-    Lot,
-    parse_cpv,
-)
+from marches.models import CommissionSeat, Consultation, DceFile, DceVersion, Lot
 
 from .errors import ErrorSerializer
+from .fields import (
+    SMALL_MAX,
+    AmountField,
+    AwareDateTimeField,
+    BoundedDateField,
+    CpvInputField,
+    CpvQueryField,
+    DepartementField,
+    FolderField,
+    PlaceField,
+    TextField,
+    identifier,
+)
+from .schema import QueryAutoSchema
 
 PUBLIC_TAGS = ["consultations"]
 BUYER_TAGS = ["acheteur"]
@@ -128,34 +131,6 @@ def for_buyer_detail(queryset: models.QuerySet) -> models.QuerySet:
         .prefetch_related(models.Prefetch("commission", CommissionSeat.objects.select_related("member")))
         .annotate(dce_working_version=_working_dce_version())
     )
-
-
-# --- Fields -----------------------------------------------------------------------------
-
-
-class CpvInputField(serializers.CharField):
-    """A CPV code typed as "45261000-4" or "45261000", checked against the CPV 2008 list."""
-
-    def to_internal_value(self, data) -> CpvCode:
-        value = super().to_internal_value(data)
-        try:
-            return parse_cpv(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from None
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date and time that states its offset: a deadline is never left to guess."""
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            parsed = dateparse.parse_datetime(value.strip())
-            if parsed is not None and timezone.is_naive(parsed):
-                raise serializers.ValidationError(
-                    "Indiquez le décalage horaire, par exemple 2026-12-14T12:00:00+01:00 "
-                    "(heure de Paris en hiver)."
-                )
-        return super().to_internal_value(value)
 
 
 # --- Output serializers -------------------------------------------------------------------
@@ -304,6 +279,12 @@ class DceUploadResultSerializer(serializers.Serializer):
 # --- Public: search, detail, documents ------------------------------------------------------
 
 
+PAGE_ERRORS = {
+    400: ErrorSerializer,
+    404: OpenApiResponse(ErrorSerializer, description="Page hors de la liste (au-delà de la dernière)."),
+}
+
+
 class ConsultationPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
@@ -321,9 +302,9 @@ class PageParamsSerializer(serializers.Serializer):
 
 
 class ConsultationFilterSerializer(PageParamsSerializer):
-    q = serializers.CharField(required=False, allow_blank=True, help_text="Recherche plein texte.")
+    q = TextField(required=False, allow_blank=True, max_length=200, help_text="Recherche plein texte.")
     # Checked against the CPV list by the search form (one lookup).
-    cpv = serializers.CharField(
+    cpv = CpvQueryField(
         required=False,
         allow_blank=True,
         help_text="Code CPV (« 45000000 » ou « 45000000-7 ») : ce code et ses descendants, en code "
@@ -331,10 +312,12 @@ class ConsultationFilterSerializer(PageParamsSerializer):
     )
     nature = serializers.ChoiceField(choices=Consultation.Nature.choices, required=False)
     procedure = serializers.ChoiceField(choices=Consultation.Procedure.choices, required=False)
-    departement = serializers.CharField(required=False, help_text="Numéro de département : 35, 2A, 974.")
-    buyer = serializers.IntegerField(required=False, help_text="Identifiant de l'acheteur.")
-    deadline_after = serializers.DateField(required=False, help_text="Date limite à partir de ce jour.")
-    deadline_before = serializers.DateField(required=False, help_text="Date limite jusqu'à ce jour inclus.")
+    departement = DepartementField(required=False, help_text="Numéro de département : 35, 2A, 974.")
+    buyer = identifier(
+        required=False, help_text="Identifiant de l'acheteur ; 404 s'il n'a publié aucune consultation."
+    )
+    deadline_after = BoundedDateField(required=False, help_text="Date limite à partir de ce jour.")
+    deadline_before = BoundedDateField(required=False, help_text="Date limite jusqu'à ce jour inclus.")
     include_closed = serializers.BooleanField(
         required=False, default=False, help_text="Inclure les consultations clôturées et terminées."
     )
@@ -348,14 +331,6 @@ class ConsultationFilterSerializer(PageParamsSerializer):
         help_text="Par défaut : pertinence avec q, sinon date limite la plus proche (et, avec "
         "include_closed, les consultations ouvertes d'abord, puis les plus récemment clôturées).",
     )
-
-    def validate_departement(self, value: str) -> str:
-        value = value.strip().upper()
-        if value not in DEPARTEMENTS:
-            raise serializers.ValidationError(
-                f"« {value} » n'est pas un numéro de département (par exemple 35, 2A, 974)."
-            )
-        return value
 
     def validate(self, attrs):
         after, before = attrs.get("deadline_after"), attrs.get("deadline_before")
@@ -385,6 +360,9 @@ def search_consultations(filters: dict) -> models.QuerySet:
     if not form.is_valid():
         api_names = {form_name: api_name for api_name, form_name in FORM_FIELDS.items()}
         details = {api_names.get(name, name): list(errors) for name, errors in form.errors.items()}
+        if set(details) == {"buyer"}:
+            # A well-formed id of no buyer with something public: nothing to search in.
+            raise ApplicationError(" ".join(_flatten(details)), code="not_found", status=404, details=details)
         raise ApplicationError(" ".join(_flatten(details)), code="validation", details=details)
     return for_list(form.results())
 
@@ -393,13 +371,22 @@ class ConsultationListView(APIView):
     """Consultations published on the platform."""
 
     permission_classes = [permissions.AllowAny]
+    schema = QueryAutoSchema()
 
     @extend_schema(
         operation_id="consultations_list",
         summary="Rechercher les consultations publiées",
         description="Par défaut, les consultations ouvertes aux dépôts (date limite à venir).",
         parameters=[ConsultationFilterSerializer],
-        responses={200: ConsultationPageSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+        responses={
+            200: ConsultationPageSerializer,
+            **PAGE_ERRORS,
+            401: ErrorSerializer,
+            404: OpenApiResponse(
+                ErrorSerializer,
+                description="Page au-delà de la dernière, ou acheteur sans consultation publiée.",
+            ),
+        },
         tags=PUBLIC_TAGS,
     )
     def get(self, request):
@@ -464,36 +451,43 @@ class ConsultationDocumentsView(APIView):
 
 
 class LotInputSerializer(serializers.Serializer):
-    number = serializers.IntegerField(min_value=1)
-    title = serializers.CharField(max_length=300)
+    number = serializers.IntegerField(min_value=1, max_value=SMALL_MAX)
+    title = TextField(max_length=300)
     cpv = CpvInputField(required=False, allow_null=True)
-    estimated_value = serializers.DecimalField(max_digits=14, decimal_places=2)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    estimated_value = AmountField()
+    description = TextField(required=False, allow_blank=True, default="")
+
+
+LOT_REQUIRED = ("number", "title", "estimated_value")
+COMMISSION_REQUIRED = ("members", "president", "quorum")
 
 
 class CommissionInputSerializer(serializers.Serializer):
     members = serializers.ListField(
-        child=serializers.IntegerField(), help_text="Identifiants des membres de la commission de l'acheteur."
+        child=identifier(),
+        min_length=2,
+        help_text="Identifiants des membres de la commission de l'acheteur (au moins deux) ; le "
+        "président est l'un d'eux et le quorum n'en dépasse pas le nombre (400 sinon).",
     )
-    president = serializers.IntegerField(help_text="Identifiant du président, l'un des membres.")
-    quorum = serializers.IntegerField(help_text="Nombre de membres nécessaires à l'ouverture des plis (≥ 2).")
+    president = identifier(help_text="Identifiant du président, l'un des membres.")
+    quorum = serializers.IntegerField(
+        min_value=2,
+        max_value=SMALL_MAX,
+        help_text="Nombre de membres nécessaires à l'ouverture des plis (≥ 2).",
+    )
 
 
 class ConsultationFieldsSerializer(serializers.Serializer):
-    reference = serializers.CharField(max_length=50)
-    title = serializers.CharField(max_length=300)
-    description = serializers.CharField()
+    reference = TextField(max_length=50)
+    title = TextField(max_length=300)
+    description = TextField()
     nature = serializers.ChoiceField(choices=Consultation.Nature.choices)
     procedure = serializers.ChoiceField(choices=Consultation.Procedure.choices)
     authority_type = serializers.ChoiceField(choices=Consultation.AuthorityType.choices, required=False)
     cpv_main = CpvInputField(help_text="Code CPV principal, par exemple 45261000-4.")
     cpv_additional = serializers.ListField(child=CpvInputField(), required=False)
-    place_code = serializers.CharField(
-        max_length=5, help_text="Lieu d'exécution : département (35, 2A, 974) ou code commune INSEE."
-    )
-    estimated_value = serializers.DecimalField(
-        max_digits=14,
-        decimal_places=2,
+    place_code = PlaceField(help_text="Lieu d'exécution : département (35, 2A, 974) ou code commune INSEE.")
+    estimated_value = AmountField(
         required=False,
         help_text="Valeur estimée en euros HT ; avec des lots, leur somme (facultative alors).",
     )
@@ -501,28 +495,53 @@ class ConsultationFieldsSerializer(serializers.Serializer):
     questions_deadline = AwareDateTimeField(required=False, allow_null=True)
     variants_allowed = serializers.BooleanField(required=False)
     two_step_opening = serializers.BooleanField(required=False)
-    max_deposit_bytes = serializers.IntegerField(required=False, min_value=1)
-    contact_name = serializers.CharField(max_length=150)
+    max_deposit_bytes = serializers.IntegerField(
+        required=False, min_value=1, max_value=settings.DEPOSIT_MAX_BYTES_LIMIT
+    )
+    contact_name = TextField(max_length=150)
     contact_email = serializers.EmailField()
-    contact_phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    contact_phone = TextField(max_length=30, required=False, allow_blank=True)
     lots = LotInputSerializer(
         many=True,
         required=False,
-        help_text="Au moins deux lots, ou aucun (marché unique) ; remplace l'existant.",
+        help_text="Au moins deux lots, ou aucun (marché unique), de numéros distincts ; remplace "
+        "l'existant ; leur somme devient la valeur estimée, 999 999 999 999,99 € au plus (400 sinon).",
     )
     commission = CommissionInputSerializer(required=False, help_text="Remplace la commission.")
 
     def validate(self, attrs):
-        if not self.partial and "estimated_value" not in attrs:
-            if attrs.get("lots"):
-                attrs["estimated_value"] = sum(lot["estimated_value"] for lot in attrs["lots"])
-            else:
-                raise serializers.ValidationError({"estimated_value": ["Ce champ est obligatoire."]})
+        # A PATCH is partial down to the lots and the commission (DRF), but they replace the
+        # existing ones: each is whole.
+        lots = attrs.get("lots") or []
+        missing = {
+            str(i): {name: ["Ce champ est obligatoire."] for name in LOT_REQUIRED if name not in lot}
+            for i, lot in enumerate(lots)
+            if any(name not in lot for name in LOT_REQUIRED)
+        }
+        if missing:
+            raise serializers.ValidationError({"lots": missing})
+        commission = attrs.get("commission")
+        if commission is not None and any(name not in commission for name in COMMISSION_REQUIRED):
+            missing = {
+                name: ["Ce champ est obligatoire."] for name in COMMISSION_REQUIRED if name not in commission
+            }
+            raise serializers.ValidationError({"commission": missing})
+        if lots:
+            # With lots, the consultation's value is their sum (services.lots_set).
+            total = sum(lot["estimated_value"] for lot in lots)
+            if total >= 10**12:
+                raise serializers.ValidationError(
+                    {"lots": ["La somme des valeurs des lots dépasse 999 999 999 999,99 €."]}
+                )
+            if not self.partial and "estimated_value" not in attrs:
+                attrs["estimated_value"] = total
+        elif not self.partial and "estimated_value" not in attrs:
+            raise serializers.ValidationError({"estimated_value": ["Ce champ est obligatoire."]})
         return attrs
 
 
 class ConsultationCreateSerializer(ConsultationFieldsSerializer):
-    buyer = serializers.IntegerField(
+    buyer = identifier(
         required=False,
         help_text="Identifiant de l'acheteur ; obligatoire si vous agissez pour plusieurs acheteurs.",
     )
@@ -530,9 +549,16 @@ class ConsultationCreateSerializer(ConsultationFieldsSerializer):
 
 class DceUploadSerializer(serializers.Serializer):
     files = serializers.ListField(
-        child=serializers.FileField(), help_text="Un ou plusieurs fichiers ; un zip est décompressé."
+        child=serializers.FileField(),
+        min_length=1,
+        help_text="Un ou plusieurs fichiers, de noms distincts ; un zip est décompressé.",
     )
-    folder = serializers.CharField(required=False, allow_blank=True, help_text="Dossier de destination.")
+    folder = FolderField(
+        required=False,
+        allow_blank=True,
+        help_text="Dossier de destination : un chemin relatif, sans « .. », sans caractère de contrôle "
+        "(400 sinon).",
+    )
 
 
 # --- Buyer: views -------------------------------------------------------------------------
@@ -566,9 +592,11 @@ def _buyer_for_creation(user: User, buyer_id: int | None) -> Organisation:
     if buyer_id is not None:
         buyer = buyers.filter(pk=buyer_id).first()
         if buyer is None:
+            # Scoped fetch: another buyer's id, like an unknown one, is not there for the caller.
             raise ApplicationError(
                 "Acheteur inconnu, ou dont vous n'êtes ni administrateur ni agent.",
-                code="validation",
+                code="not_found",
+                status=404,
                 details={"buyer": ["Acheteur inconnu, ou dont vous n'êtes ni administrateur ni agent."]},
             )
         return buyer
@@ -580,6 +608,15 @@ def _buyer_for_creation(user: User, buyer_id: int | None) -> Organisation:
             details={"buyer": ["Ce champ est obligatoire quand vous agissez pour plusieurs acheteurs."]},
         )
     return found[0]
+
+
+def _reference_free(buyer: Organisation, reference: str, exclude: int | None = None) -> None:
+    """A reference the buyer already gave another consultation is a conflict (409), as the
+    database's unique constraint, checked again by the service, would have it."""
+    taken = Consultation.objects.filter(buyer=buyer, reference=reference).exclude(pk=exclude)
+    if taken.exists():
+        message = "Une consultation de cet acheteur porte déjà cette référence."
+        raise ApplicationError(message, code="duplicate", status=409, details={"reference": [message]})
 
 
 def _commission_members(buyer: Organisation, data: dict) -> tuple[list[User], User]:
@@ -636,12 +673,13 @@ class BuyerConsultationListView(APIView):
     """The consultations of the buyers the caller works for, in any state."""
 
     permission_classes = BUYER_PERMISSIONS
+    schema = QueryAutoSchema()
 
     @extend_schema(
         operation_id="buyer_consultations_list",
         summary="Mes consultations",
         parameters=[PageParamsSerializer],
-        responses={200: ConsultationPageSerializer, **BUYER_ERRORS},
+        responses={200: ConsultationPageSerializer, **PAGE_ERRORS, **BUYER_ERRORS},
         tags=BUYER_TAGS,
     )
     def get(self, request):
@@ -656,12 +694,21 @@ class BuyerConsultationListView(APIView):
         summary="Créer une consultation (brouillon)",
         description="Avec ses lots et sa commission, le tout enregistré ou rien.",
         request=ConsultationCreateSerializer,
-        responses={201: BuyerConsultationDetailSerializer, 400: ErrorSerializer, **BUYER_ERRORS},
+        responses={
+            201: BuyerConsultationDetailSerializer,
+            400: ErrorSerializer,
+            404: OpenApiResponse(
+                ErrorSerializer, description="Acheteur (champ buyer) hors de vos acheteurs."
+            ),
+            409: OpenApiResponse(ErrorSerializer, description="Référence déjà prise chez cet acheteur."),
+            **BUYER_ERRORS,
+        },
         tags=BUYER_TAGS,
     )
     def post(self, request):
         data = validated(ConsultationCreateSerializer(data=request.data))
         buyer = _buyer_for_creation(request.user, data.get("buyer"))
+        _reference_free(buyer, data["reference"])
         with transaction.atomic():
             consultation = services.consultation_create(
                 buyer=buyer,
@@ -690,7 +737,8 @@ class BuyerConsultationDetailView(APIView):
         operation_id="buyer_consultations_update",
         summary="Modifier un brouillon",
         description="Seuls les champs envoyés changent ; `lots` et `commission` remplacent l'existant. "
-        "Une consultation publiée ne se modifie plus (409).",
+        "Une consultation publiée ne se modifie plus, et une référence déjà prise chez l'acheteur "
+        "ne se reprend pas (409).",
         request=ConsultationFieldsSerializer,
         responses={
             200: BuyerConsultationDetailSerializer,
@@ -704,6 +752,8 @@ class BuyerConsultationDetailView(APIView):
     def patch(self, request, pk: int):
         consultation = _managed(request, pk)
         data = validated(ConsultationFieldsSerializer(data=request.data, partial=True))
+        if "reference" in data:
+            _reference_free(consultation.buyer, data["reference"], exclude=consultation.pk)
         with transaction.atomic():
             consultation = services.consultation_update(
                 consultation=consultation,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
@@ -20,23 +20,39 @@ from offres import commitments, deposits, receipts
 from offres.models import Deposit, DepositFile
 
 from .errors import ErrorSerializer
+from .fields import SMALL_MAX, TextField, identifier
 from .marches import validated
+from .schema import RequiredBodyAutoSchema
 
 TAGS = ["dépôts"]
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+ERRORS = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: OpenApiResponse(
+        ErrorSerializer, description="Jeton sans droit, ou compte d'aucune entreprise (code « company »)."
+    ),
+    404: ErrorSerializer,
+    409: ErrorSerializer,
+}
+TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Taille maximale dépassée (code « too_large »).")
 
 
 class DepositOpenSerializer(serializers.Serializer):
-    consultation = serializers.IntegerField(help_text="Identifiant de la consultation.")
-    company = serializers.IntegerField(
+    consultation = identifier(help_text="Identifiant de la consultation.")
+    company = identifier(
         required=False, help_text="Votre entreprise (facultatif si vous n'appartenez qu'à une)."
     )
-    lots = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    lots = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=SMALL_MAX),
+        required=False,
+        default=list,
+        help_text="Numéros des lots ; 404 si l'un n'est pas un lot de la consultation.",
+    )
 
 
 class DepositFileInputSerializer(serializers.Serializer):
     envelope = serializers.ChoiceField(choices=["application", "offer"], help_text="candidature ou offre")
-    name = serializers.CharField(max_length=255)
+    name = TextField(max_length=255)
     size = serializers.IntegerField(min_value=1, help_text="Taille du fichier chiffré (age), en octets.")
 
 
@@ -96,7 +112,13 @@ class DepositListView(APIView):
         description="Ouvre une session de dépôt pour une consultation et des lots. Les fichiers sont ensuite "
         "annoncés, puis envoyés chiffrés (age) par morceaux.",
         request=DepositOpenSerializer,
-        responses={201: DepositSerializer, **ERRORS},
+        responses={
+            201: DepositSerializer,
+            **ERRORS,
+            429: OpenApiResponse(
+                ErrorSerializer, description="Trop de dépôts de test ces dernières 24 heures."
+            ),
+        },
         tags=TAGS,
     )
     def post(self, request):
@@ -107,8 +129,12 @@ class DepositListView(APIView):
         company = deposits.company_for(request.user, data.get("company"))
         lots = list(consultation.lots.filter(number__in=data["lots"]))
         if len(lots) != len(set(data["lots"])):
+            # Like an unknown consultation: what the request names is not there.
             raise ApplicationError(
-                "Un des lots demandés n'existe pas dans cette consultation.", code="validation"
+                "Un des lots demandés n'existe pas dans cette consultation.",
+                code="not_found",
+                status=404,
+                details={"lots": ["Un des lots demandés n'existe pas dans cette consultation."]},
             )
         deposit = deposits.deposit_open(
             consultation=consultation, company=company, user=request.user, lots=lots
@@ -138,7 +164,7 @@ class DepositFilesView(APIView):
         operation_id="deposits_files_add",
         summary="Annoncer un fichier chiffré",
         request=DepositFileInputSerializer,
-        responses={201: DepositFileSerializer, **ERRORS},
+        responses={201: DepositFileSerializer, 413: TOO_LARGE, **ERRORS},
         tags=TAGS,
     )
     def post(self, request, public_id):
@@ -160,6 +186,7 @@ class RawBodyParser(BaseParser):
 class DepositFileContentView(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [RawBodyParser]
+    schema = RequiredBodyAutoSchema()
 
     def _file(self, request, public_id, file_id) -> DepositFile:
         deposit = _deposit(request, public_id)
@@ -182,9 +209,21 @@ class DepositFileContentView(APIView):
         summary="Envoyer un morceau de fichier chiffré",
         description="Corps : les octets du morceau (application/octet-stream), à la position `offset`, qui "
         "doit être celle où s'arrêtent les octets déjà reçus. Le premier morceau contient l'en-tête age.",
-        parameters=[OpenApiParameter("offset", int, required=True)],
-        request={"application/octet-stream": bytes},
-        responses={200: DepositFileSerializer, 413: ErrorSerializer, 415: ErrorSerializer, **ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "offset",
+                {"type": "integer", "minimum": 0},
+                required=True,
+                description="Position du morceau : le nombre d'octets déjà reçus (409 sinon).",
+            )
+        ],
+        request={"application/octet-stream": {"type": "string", "format": "binary", "minLength": 1}},
+        responses={
+            200: DepositFileSerializer,
+            413: TOO_LARGE,
+            415: OpenApiResponse(ErrorSerializer, description="Le premier morceau n'est pas un fichier age."),
+            **ERRORS,
+        },
         tags=TAGS,
     )
     def put(self, request, public_id, file_id: int):

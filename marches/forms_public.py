@@ -4,10 +4,11 @@ identification of a visitor who downloads the DCE."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from dsfr.forms import DsfrBaseForm
@@ -24,6 +25,18 @@ def _departement_key(code: str) -> tuple[int, str]:
 
 DEPARTEMENT_CHOICES = [("", "Tous les départements")] + [
     (code, code) for code in sorted(DEPARTEMENTS, key=_departement_key)
+]
+
+
+# The dates a search filter accepts. Outside them a date means nothing for a deadline, and the
+# day after the last one, or midnight in Paris of the first one in UTC, would not even be a
+# date Python or SQLite can hold (9999-12-31, 0001-01-01).
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(2999, 12, 31)
+DATE_RANGE_MESSAGE = "Indiquez une date comprise entre le 01/01/1900 et le 31/12/2999."
+DATE_VALIDATORS = [
+    MinValueValidator(DATE_MIN, message=DATE_RANGE_MESSAGE),
+    MaxValueValidator(DATE_MAX, message=DATE_RANGE_MESSAGE),
 ]
 
 
@@ -72,11 +85,13 @@ class SearchForm(DsfrBaseForm):
     deadline_from = forms.DateField(
         label="Date limite à partir du",
         required=False,
+        validators=DATE_VALIDATORS,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     deadline_to = forms.DateField(
         label="Date limite jusqu'au",
         required=False,
+        validators=DATE_VALIDATORS,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     include_closed = forms.BooleanField(label="Inclure les consultations clôturées", required=False)

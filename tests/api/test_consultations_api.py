@@ -251,7 +251,6 @@ def test_relevance_ordering():
         ({"cpv": "45000000-1"}, "cpv", "Le chiffre de contrôle de 45000000 est 7, pas 1"),
         ({"cpv": "travaux"}, "cpv", "n'est pas un code CPV"),
         ({"departement": "99"}, "departement", "n'est pas un numéro de département"),
-        ({"buyer": "999999"}, "buyer", "Cet acheteur n'a publié aucune consultation."),
         ({"nature": "bricolage"}, "nature", "n'est pas un choix valide"),
         ({"deadline_after": "14/12/2026"}, "deadline_after", "format"),
         ({"ordering": "title"}, "ordering", "n'est pas un choix valide"),
@@ -269,6 +268,13 @@ def test_bad_filters_are_refused_in_french(params, field, words):
     assert field in body["details"]
     assert words in body["message"]
     assert words in " ".join(body["details"][field])
+
+
+def test_a_buyer_with_nothing_public_is_a_404_that_says_so():
+    # The schema cannot list the buyers: an id of none is a missing resource, not bad input.
+    ConsultationFactory(published=True)
+    body = error(Client().get(LIST, {"buyer": "999999"}), 404, "not_found")
+    assert body["details"] == {"buyer": ["Cet acheteur n'a publié aucune consultation."]}
 
 
 def test_pagination():
@@ -615,7 +621,7 @@ def test_buyer_field_when_acting_for_several_buyers(buyer_agent):
     headers = token_for(user)
     body = error(post_json(Client(), BUYER_LIST, draft_body(), headers), 400, "validation")
     assert "buyer" in body["details"]
-    body = error(post_json(Client(), BUYER_LIST, draft_body(buyer=stranger.pk), headers), 400, "validation")
+    body = error(post_json(Client(), BUYER_LIST, draft_body(buyer=stranger.pk), headers), 404, "not_found")
     assert "ni administrateur ni agent" in body["message"]
     assert not Consultation.objects.exists()
     response = post_json(Client(), BUYER_LIST, draft_body(buyer=second.pk), headers)
