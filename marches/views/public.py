@@ -43,7 +43,8 @@ def search(request: HttpRequest) -> HttpResponse:
         "cpv": form.cleaned_data.get("cpv") if form.is_valid() else None,
         "now": timezone.now(),
     }
-    return render(request, "marches/public/search.html", context)
+    # A refused filter is a 400, the page shown with the error beside the field, as the API.
+    return render(request, "marches/public/search.html", context, status=200 if form.is_valid() else 400)
 
 
 def _in_order(ids: list[int]) -> list[Consultation]:

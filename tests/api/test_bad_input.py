@@ -61,9 +61,9 @@ def test_api_search_dates_at_the_bounds_are_searched():
     [({"deadline_to": "9999-12-31"}, "deadline_to"), ({"deadline_from": "0001-01-01"}, "deadline_from")],
 )
 def test_search_page_dates_out_of_range_are_a_form_error(client, params, field):
-    # The page answers as for its other invalid filters: the error beside the field.
+    # The page answers as for its other invalid filters: a 400, the error beside the field.
     response = client.get("/consultations/", params)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors[field] == [
         "Indiquez une date comprise entre le 01/01/1900 et le 31/12/2999."
     ]

@@ -37,9 +37,9 @@ def _titles(response) -> list[str]:
     return [c.title for c in response.context["page_obj"].object_list]
 
 
-def _search(client, **params):
+def _search(client, *, expected: int = 200, **params):
     response = client.get(SEARCH, params)
-    assert response.status_code == 200
+    assert response.status_code == expected
     return response
 
 
@@ -144,7 +144,7 @@ def test_search_by_cpv_matches_descendants_and_additional_codes(client):
 )
 def test_bad_cpv_is_a_french_form_error(client, value, message):
     ConsultationFactory(published=True)
-    response = _search(client, cpv=value)
+    response = _search(client, expected=400, cpv=value)
     page = text(response)
     assert message in page
     assert "La recherche n'a pas pu être faite" in page
@@ -180,7 +180,7 @@ def test_buyer_select_lists_only_buyers_with_public_consultations(client):
     choices = list(response.context["form"].fields["buyer"].queryset)
     assert choices == [public]
     assert only_draft.name not in text(response)
-    page = text(_search(client, buyer=only_draft.pk))
+    page = text(_search(client, expected=400, buyer=only_draft.pk))
     assert "Cet acheteur n'a publié aucune consultation." in page
 
 
@@ -212,7 +212,7 @@ def test_search_by_deadline_range(client):
 )
 def test_invalid_filters_are_french_form_errors(client, params, message):
     ConsultationFactory(published=True)
-    response = _search(client, **params)
+    response = _search(client, expected=400, **params)
     assert message in text(response)
     assert response.context["page_obj"] is None
 
@@ -539,3 +539,17 @@ def test_deadline_is_read_in_paris_time_whatever_the_active_zone():
         assert marches_format.paris_datetime(moment) == "lundi 14 décembre 2026 à 12:00 (heure de Paris)"
     summer = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
     assert marches_format.paris_datetime(summer) == "mercredi 1er juillet 2026 à 12:00 (heure de Paris)"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["deadline_to=9999-12-31", "deadline_from=0001-01-01", "deadline_from=2027-13-45", "departement=999"],
+)
+def test_a_refused_search_filter_is_a_french_400_beside_its_field(db, client, query):
+    """The search page never overflows: a date out of range is refused, named, with a 400."""
+    response = client.get(f"/consultations/?{query}")
+    assert response.status_code == 400
+    form = response.context["form"]
+    field = query.split("=")[0]
+    assert form.errors[field]
+    assert response.context["page_obj"] is None
