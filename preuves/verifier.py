@@ -219,6 +219,21 @@ def verify_consistency(
 
 EM_DASH = "\u2014"
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
+MAX_TREE_SIZE = 2**64 - 1  # C2SP tlog-checkpoint: the size is a uint64
+
+
+def _note_size(text: str) -> int:
+    """The decimal tree size of a note's second line (no sign, no leading zero, a uint64)."""
+    if not _DECIMAL.fullmatch(text):
+        raise VerificationError(
+            f"la deuxième ligne de la note (« {text[:40]} ») n'est pas une taille décimale"
+        )
+    # Checked before int(): Python refuses to read more than 4300 digits (ValueError).
+    if len(text) > 20 or int(text) > MAX_TREE_SIZE:
+        raise VerificationError(
+            f"la taille de la note ({text[:24]}{'…' if len(text) > 24 else ''}) dépasse 2^64 − 1"
+        )
+    return int(text)
 
 
 def note_body(origin: str, size: int, root: bytes) -> str:
@@ -353,10 +368,7 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
         raise VerificationError(f"le texte de la note a {len(lines)} lignes, 3 au moins sont attendues")
     if not lines[0]:
         raise VerificationError("la première ligne de la note (l'origine du journal) est vide")
-    if not _DECIMAL.fullmatch(lines[1]):
-        raise VerificationError(
-            f"la deuxième ligne de la note (« {lines[1]} ») n'est pas une taille décimale"
-        )
+    note_size = _note_size(lines[1])
     note_root = _b64(lines[2], "la troisième ligne de la note (la racine)")
     if len(note_root) != 32:
         raise VerificationError(f"la racine de la note fait {len(note_root)} octets, 32 attendus")
@@ -364,7 +376,7 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
         raise VerificationError(
             f"l'origine de la note (« {lines[0]} ») diffère du champ « {prefix}origin » (« {origin} »)"
         )
-    if int(lines[1]) != size:
+    if note_size != size:
         raise VerificationError(
             f"la note annonce {lines[1]} feuilles, le champ « {prefix}size » en annonce {size}"
         )
@@ -416,7 +428,7 @@ def parse_checkpoint_note(note: str) -> Checkpoint:
         raise VerificationError("la note n'est pas un point de contrôle : origine, taille, racine attendues")
     root = _b64(lines[2], "la troisième ligne de la note (la racine)")
     return _parse_checkpoint(
-        {"origin": lines[0], "size": int(lines[1]), "root_hash": root.hex(), "note": note}, ""
+        {"origin": lines[0], "size": _note_size(lines[1]), "root_hash": root.hex(), "note": note}, ""
     )
 
 

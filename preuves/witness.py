@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -47,6 +47,8 @@ from .models import Checkpoint, Cosignature, WitnessedLog
 
 SIZE_TYPE = "text/x.tlog.size"
 MAX_PROOF_LINES = 63
+MAX_RECORDED_SIZE = 2**63 - 1  # the database's bigint
+MAX_ORIGIN_CHARS = WitnessedLog._meta.get_field("origin").max_length
 # How many leaves the pull side fetches to keep its frontier, or to locate a divergence.
 MAX_MIRRORED_LEAVES = 200_000
 
@@ -107,6 +109,9 @@ def parse_submission(body: bytes) -> Submission:
     first = lines[0]
     if not first.startswith("old ") or not verifier._DECIMAL.fullmatch(first[4:]):
         raise WitnessError("requête mal formée : la première ligne doit être « old TAILLE »", status=400)
+    # Before int(): Python refuses to read more than 4300 digits.
+    if len(first) - 4 > 20 or int(first[4:]) > verifier.MAX_TREE_SIZE:
+        raise WitnessError("requête mal formée : la taille de « old » dépasse 2^64 − 1", status=400)
     if len(lines) - 1 > MAX_PROOF_LINES:
         raise WitnessError(f"au plus {MAX_PROOF_LINES} lignes de preuve de cohérence", status=400)
     try:
@@ -116,6 +121,20 @@ def parse_submission(body: bytes) -> Submission:
         checkpoint = verifier.parse_checkpoint_note(note)
     except verifier.VerificationError as exc:
         raise WitnessError(f"requête mal formée : {exc}", status=400) from None
+    # What this witness's record can hold: a uint64 beyond the database's bigint, or an
+    # origin longer than its column, would be a database error instead of a refusal.
+    if checkpoint.size > MAX_RECORDED_SIZE:
+        raise WitnessError(
+            f"taille {checkpoint.size} hors de ce que ce témoin enregistre (au plus {MAX_RECORDED_SIZE})",
+            status=400,
+        )
+    if checkpoint.size == 0 and checkpoint.root != verifier.EMPTY_ROOT:
+        raise WitnessError("un arbre vide a pour racine SHA-256 de la chaîne vide", status=400)
+    if len(checkpoint.origin) > MAX_ORIGIN_CHARS:
+        raise WitnessError(
+            f"origine du journal de {len(checkpoint.origin)} caractères, {MAX_ORIGIN_CHARS} au plus",
+            status=400,
+        )
     return Submission(int(first[4:]), proof, checkpoint)
 
 
@@ -123,6 +142,15 @@ def add_checkpoint(body: bytes, *, log_key: Ed25519PublicKey | None = None) -> s
     """C2SP tlog-witness add-checkpoint: verify, record atomically, return the cosignature
     line. `log_key` pins the key of a log seen for the first time (pull side only)."""
     submission = parse_submission(body)
+    try:
+        return _add_checkpoint(submission, log_key)
+    except IntegrityError:
+        # Another add-checkpoint recorded this log first (both saw no record): the record
+        # now exists, and the submission is judged against it, under its lock.
+        return _add_checkpoint(submission, log_key)
+
+
+def _add_checkpoint(submission: Submission, log_key: Ed25519PublicKey | None) -> str:
     point = submission.checkpoint
     with transaction.atomic():
         # The check of the old size and the new record are one step (the spec's race).
@@ -144,9 +172,10 @@ def add_checkpoint(body: bytes, *, log_key: Ed25519PublicKey | None = None) -> s
                 code="old_size",
                 size=current,
             )
-        if state is not None:
+        if state is not None and (submission.old_size > 0 or point.size == 0):
             _check_extends(state, submission)
         elif submission.proof:
+            # Any tree extends the empty one, and RFC 9162 has no proof from size 0.
             raise WitnessError("la preuve de cohérence doit être vide depuis la taille 0", status=422)
         timestamp = int(time.time())
         witness_key = keys.material().witness_key
@@ -156,6 +185,8 @@ def add_checkpoint(body: bytes, *, log_key: Ed25519PublicKey | None = None) -> s
         )
         now = timezone.now()
         if state is None:
+            # A concurrent first record makes this one an IntegrityError (unique origin),
+            # retried by add_checkpoint against the record that won.
             state = WitnessedLog.objects.create(
                 origin=point.origin,
                 log_key=verifier.log_vkey(point.origin, key),
@@ -184,6 +215,10 @@ def add_checkpoint(body: bytes, *, log_key: Ed25519PublicKey | None = None) -> s
 def _check_extends(state: WitnessedLog, submission: Submission) -> None:
     point, old_root = submission.checkpoint, bytes(state.root_hash)
     if submission.old_size == point.size:
+        if submission.proof:
+            raise WitnessError(
+                "entre deux arbres de même taille la preuve de cohérence doit être vide", status=422
+            )
         if point.root != old_root:
             raise WitnessError(
                 f"fourche : pour la taille {point.size}, la racine présentée {point.root.hex()} diffère de "
@@ -388,8 +423,14 @@ def accept_cosignatures(size: int, text: str) -> list[Cosignature]:
             )
         try:
             moment = verifier.verify_cosignature(body, signature, witness)
+            signed_at = dt.datetime.fromtimestamp(moment, tz=dt.UTC)
         except verifier.VerificationError as exc:
             raise ApplicationError(str(exc), code="cosignature") from None
+        except (ValueError, OverflowError, OSError):  # beyond year 9999, or the platform's time_t
+            raise ApplicationError(
+                f"contresignature de « {witness.name} » : horodatage {moment} hors des dates représentables",
+                code="cosignature",
+            ) from None
         line = f"{verifier.EM_DASH} {signature[0]} {base64.b64encode(signature[1] + signature[2]).decode()}"
         with transaction.atomic():
             cosignature, created = Cosignature.objects.get_or_create(
@@ -398,7 +439,7 @@ def accept_cosignatures(size: int, text: str) -> list[Cosignature]:
                 key_id=witness.key_id.hex(),
                 defaults={
                     "line": line,
-                    "signed_at": dt.datetime.fromtimestamp(moment, tz=dt.UTC),
+                    "signed_at": signed_at,
                     "received_at": timezone.now(),
                 },
             )

@@ -1,0 +1,244 @@
+"""The witness code under attack: an outsider posting junk to add-checkpoint and to the
+cosignatures endpoint, a malicious log serving the pull side, a malicious witness, races,
+`preuves verify` on crafted leaves, and `verifier.py --log` against a hostile server."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from preuves import keys, log, verifier, witness
+from preuves.models import Checkpoint, Cosignature, JournalEntry, WitnessedLog
+
+C2SP_STATUSES = {200, 400, 403, 404, 409, 413, 422}
+FUZZ = hypothesis_settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _own_log_vkey() -> str:
+    return verifier.log_vkey(_origin(), keys.material().log_key.public_key())
+
+
+def _origin() -> str:
+    from django.conf import settings
+
+    return settings.PREUVES_LOG_ORIGIN
+
+
+def _b64_proof(hashes: list[str]) -> str:
+    return "".join(base64.b64encode(bytes.fromhex(h)).decode() + "\n" for h in hashes)
+
+
+def signed(origin: str, size: int, root: bytes, key: Ed25519PrivateKey) -> str:
+    """A checkpoint note signed with `key`: what a log holding its own key can produce."""
+    body = verifier.note_body(origin, size, root)
+    raw = verifier._raw_key(key.public_key())
+    return verifier.signed_note(body, origin, verifier.key_id(origin, raw), key.sign(body.encode()))
+
+
+@pytest.fixture
+def witnessing(db, client, settings):
+    """This instance witnesses its own log (configured), which has 3 leaves."""
+    settings.PREUVES_WITNESSED_LOGS = [_own_log_vkey()]
+    for i in range(3):
+        log.append("test", {"n": i})
+    point = log.checkpoint()
+
+    def post(body: bytes | str):
+        if isinstance(body, str):
+            body = body.encode()
+        return client.post("/preuves/temoin/add-checkpoint", body, content_type="text/plain")
+
+    return point, post
+
+
+# --- add-checkpoint, from outside --------------------------------------------------------
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_random_bytes_never_crash_add_checkpoint(witnessing, body):
+    _, post = witnessing
+    assert post(body).status_code in C2SP_STATUSES
+
+
+_proof_line = st.one_of(
+    st.just("A" * 43 + "="),
+    st.binary(min_size=0, max_size=40).map(lambda b: base64.b64encode(b).decode()),
+    st.text(max_size=50),
+)
+_old = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.just("0" * 30 + "3"),
+    st.just("9" * 5000),  # more digits than int() reads by default
+    st.just("3\r"),
+    st.text(max_size=20),
+)
+
+
+@FUZZ
+@given(
+    old=_old,
+    proof=st.lists(_proof_line, max_size=70),
+    note=st.sampled_from(["real", "empty", "crlf", "many", "huge_size", "unicode", "text"]),
+    text=st.text(max_size=80),
+)
+def test_structured_junk_gets_c2sp_codes(witnessing, old, proof, note, text):
+    point, post = witnessing
+    real = point.note
+    line = real.rsplit("\n", 2)[-2]
+    notes = {
+        "real": real,
+        "empty": "",
+        "crlf": real.replace("\n", "\r\n"),
+        "many": real + "".join(line + "\n" for _ in range(200)),
+        "huge_size": real.replace(f"\n{point.size}\n", f"\n{'9' * 5000}\n", 1),
+        "unicode": real.replace(point.origin, "journal-é\u200b✓/log"),
+        "text": text,
+    }
+    body = f"old {old}\n" + "".join(p + "\n" for p in proof) + "\n" + notes[note]
+    assert post(body).status_code in C2SP_STATUSES
+
+
+def test_an_old_size_of_5000_digits_is_a_400(witnessing):
+    point, post = witnessing
+    answer = post(f"old {'9' * 5000}\n\n{point.note}")
+    assert answer.status_code == 400
+    assert "old" in answer.content.decode() or "taille" in answer.content.decode()
+
+
+def test_a_note_size_of_5000_digits_is_a_400(witnessing):
+    point, post = witnessing
+    note = point.note.replace(f"\n{point.size}\n", f"\n{'9' * 5000}\n", 1)
+    answer = post(f"old 0\n\n{note}")
+    assert answer.status_code == 400
+    assert "taille" in answer.content.decode()
+
+
+def test_a_proof_of_63_lines_is_read_and_64_refused(witnessing):
+    point, post = witnessing
+    line = "A" * 43 + "=\n"
+    assert post(f"old 0\n{line * 63}\n{point.note}").status_code == 422  # read, then wrong
+    too_many = post(f"old 0\n{line * 64}\n{point.note}")
+    assert too_many.status_code == 400
+    assert "63" in too_many.content.decode()
+
+
+def test_a_proof_with_equal_sizes_must_be_empty(witnessing):
+    point, post = witnessing
+    assert post(f"old 0\n\n{point.note}").status_code == 200
+    answer = post(f"old {point.size}\n{'A' * 43}=\n\n{point.note}")
+    assert answer.status_code in (400, 422), answer.content  # C2SP: the proof MUST be empty
+
+
+def test_a_witness_that_saw_the_empty_log_follows_it(db, client, settings):
+    """The empty log's checkpoint is cosigned; from size 0 any tree extends it."""
+    settings.PREUVES_WITNESSED_LOGS = [_own_log_vkey()]
+    empty = log.checkpoint()
+    assert empty.size == 0
+    assert witness.add_checkpoint(f"old 0\n\n{empty.note}".encode()).startswith(verifier.EM_DASH)
+    for i in range(3):
+        log.append("test", {"n": i})
+    grown = log.checkpoint()
+    line = witness.add_checkpoint(f"old 0\n\n{grown.note}".encode())
+    assert line.startswith(verifier.EM_DASH)
+    assert WitnessedLog.objects.get(origin=_origin()).size == 3
+
+
+def test_a_signed_size_beyond_the_database_is_a_400(db, settings):
+    """A malicious log signs a checkpoint of 2**63 leaves: refused in French, not a crash."""
+    key = Ed25519PrivateKey.generate()
+    origin = "malveillant.test/log"
+    settings.PREUVES_WITNESSED_LOGS = [verifier.log_vkey(origin, key.public_key())]
+    for size in (2**63, 2**64, 2**64 + 1):
+        note = signed(origin, size, b"\1" * 32, key)
+        with pytest.raises(witness.WitnessError) as refused:
+            witness.add_checkpoint(f"old 0\n\n{note}".encode())
+        assert refused.value.status == 400
+        assert "taille" in refused.value.message
+    assert not WitnessedLog.objects.exists()
+
+
+def test_an_origin_longer_than_the_record_is_a_400(db, settings):
+    key = Ed25519PrivateKey.generate()
+    origin = "o" * 300
+    settings.PREUVES_WITNESSED_LOGS = [verifier.log_vkey(origin, key.public_key())]
+    note = signed(origin, 1, b"\1" * 32, key)
+    with pytest.raises(witness.WitnessError) as refused:
+        witness.add_checkpoint(f"old 0\n\n{note}".encode())
+    assert refused.value.status == 400
+    assert "origine" in refused.value.message
+    assert not WitnessedLog.objects.exists()
+
+
+# --- cosignatures posted to the log --------------------------------------------------------
+
+
+@pytest.fixture
+def cosigning(witnessing, settings):
+    point, _ = witnessing
+    settings.PREUVES_WITNESSES = [witness.own_witness().vkey]
+    line = witness.add_checkpoint(f"old 0\n\n{point.note}".encode())
+    return point, line
+
+
+def _post_cosignature(client, size, body):
+    if isinstance(body, str):
+        body = body.encode()
+    return client.post(f"/preuves/log/cosignatures?size={size}", body, content_type="text/plain")
+
+
+@FUZZ
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300)))
+def test_junk_cosignatures_never_crash(cosigning, client, body):
+    point, _ = cosigning
+    answer = _post_cosignature(client, point.size, body)
+    assert answer.status_code in (400, 403, 413)
+    assert answer.json()["error"]["message"]
+
+
+def _line_with(timestamp: int, point: Checkpoint, key=None) -> str:
+    own = witness.own_witness()
+    key = key or keys.material().witness_key
+    signature = key.sign(verifier.cosigned_message(point.note.split("\n\n")[0] + "\n", timestamp))
+    return verifier.cosignature_line(own.name, own.raw_key, timestamp, signature)
+
+
+def test_a_configured_witness_signing_a_far_future_time_gets_a_400(cosigning, client):
+    """A configured (malicious or broken) witness signs time 2**62: refused, not a 500."""
+    point, _ = cosigning
+    for moment in (2**62, 2**63 - 1, 253402300800):  # the last: year 10000
+        answer = _post_cosignature(client, point.size, _line_with(moment, point))
+        assert answer.status_code == 400, answer.content
+        assert "horodatage" in answer.json()["error"]["message"]
+    assert not Cosignature.objects.exists()
+
+
+def test_replays_and_tampering_are_refused_or_idempotent(cosigning, client):
+    point, line = cosigning
+    first = _post_cosignature(client, point.size, line)
+    again = _post_cosignature(client, point.size, line)
+    twice = _post_cosignature(client, point.size, line + line)
+    assert (first.status_code, again.status_code, twice.status_code) == (201, 201, 201)
+    assert Cosignature.objects.count() == 1
+    assert JournalEntry.objects.filter(action="log.cosignature").count() == 1
+    # The same witness's line for another checkpoint.
+    log.append("test", {"n": 9})
+    other = log.checkpoint()
+    assert _post_cosignature(client, other.size, line).status_code == 400
+    # A genuine signature with its timestamp changed.
+    blob = bytearray(base64.b64decode(line.split(" ")[-1].strip()))
+    blob[11] ^= 1
+    tampered = f"{verifier.EM_DASH} {witness.own_witness().name} {base64.b64encode(bytes(blob)).decode()}"
+    assert _post_cosignature(client, other.size, tampered).status_code == 400
+    assert Cosignature.objects.count() == 1
