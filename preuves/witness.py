@@ -27,8 +27,11 @@ The log side: `accept_cosignatures()` checks lines from the configured witnesses
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import http.client
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -51,6 +54,7 @@ MAX_RECORDED_SIZE = 2**63 - 1  # the database's bigint
 MAX_ORIGIN_CHARS = WitnessedLog._meta.get_field("origin").max_length
 # How many leaves the pull side fetches to keep its frontier, or to locate a divergence.
 MAX_MIRRORED_LEAVES = 200_000
+_HASH_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class WitnessError(ApplicationError):
@@ -240,42 +244,115 @@ def _check_extends(state: WitnessedLog, submission: Submission) -> None:
 
 
 # --- The pull side: `manage.py preuves witness BASE_URL` ------------------------------------
+#
+# Everything the observed log serves is an adversary's input: its answers are read within
+# bounds, checked for shape, and any surprise is an ApplicationError in French. Nothing is
+# cosigned before every check has passed, the new leaves' included.
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect on the log's own host only (http → https included): the witness
+    talks to the address its operator gave, not wherever the log sends it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).hostname != urllib.parse.urlsplit(req.full_url).hostname:
+            fp.close()
+            raise ApplicationError(
+                f"{req.full_url} redirige vers un autre hôte ({newurl[:200]}) : refusé", code="redirect"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameHostRedirects)
 
 
 def _fetch(url: str, *, data: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ApplicationError(f"adresse http(s):// attendue, pas « {url[:200]} »", code="unreachable")
     request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")  # noqa: S310
     if content_type:
         request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the operator's URL)
-            return response.status, response.read(16 * 1024 * 1024)
+        with _OPENER.open(request, timeout=30) as response:
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+            status = response.status
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(1024 * 1024)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        with exc:
+            try:
+                return exc.code, exc.read(1024 * 1024)
+            except (OSError, http.client.HTTPException):
+                return exc.code, b""
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException, ValueError) as exc:
+        # HTTPException: an answer that is not HTTP (BadStatusLine), or cut short (IncompleteRead).
         raise ApplicationError(
-            f"{url} ne répond pas : {getattr(exc, 'reason', exc)}", code="unreachable"
+            f"{url} ne répond pas correctement : {getattr(exc, 'reason', None) or type(exc).__name__}",
+            code="unreachable",
         ) from None
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise ApplicationError(f"{url} : réponse de plus de {MAX_RESPONSE_BYTES} octets", code="log_answer")
+    return status, body
+
+
+def _json_or_none(body: bytes):
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _get_json(url: str) -> dict:
     status, body = _fetch(url)
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if status != 200 or not isinstance(data, dict):
-        message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-        raise ApplicationError(f"{url} : HTTP {status} {message or ''}".strip(), code="log_http")
-    return data
+    data = _json_or_none(body)
+    if status == 200 and isinstance(data, dict):
+        return data
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    detail = message[:300] if isinstance(message, str) else ""
+    if status == 200:
+        detail = "réponse illisible : un objet JSON est attendu"
+    raise ApplicationError(f"{url} : HTTP {status} {detail}".strip(), code="log_http")
+
+
+def _log_answer(url: str, what: str) -> ApplicationError:
+    return ApplicationError(f"{url} : {what}", code="log_answer", status=502)
+
+
+def _consistency_proof(base: str, first: int, second: int) -> list[bytes]:
+    url = f"{base}/preuves/log/consistency?first={first}&second={second}"
+    proof = _get_json(url).get("proof")
+    if (
+        not isinstance(proof, list)
+        or len(proof) > MAX_PROOF_LINES
+        or not all(isinstance(h, str) and _HASH_HEX.fullmatch(h) for h in proof)
+    ):
+        raise _log_answer(
+            url, f"preuve de cohérence illisible (au plus {MAX_PROOF_LINES} empreintes hexadécimales)"
+        )
+    return [bytes.fromhex(h) for h in proof]
 
 
 def _leaf_hashes(base: str, start: int, end: int):
     """The leaf hashes [start, end) of the log at `base`, recomputed from the leaves' data."""
     step = settings.PREUVES_LOG_MAX_LEAVES
-    for offset in range(start, end, step):
-        page = _get_json(f"{base}/preuves/log/leaves?start={offset}&end={min(end, offset + step)}")
-        for leaf in page.get("leaves", []):
-            yield merkle.leaf_hash(base64.b64decode(leaf["data"]))
+    offset = start
+    while offset < end:
+        asked = min(end, offset + step) - offset
+        url = f"{base}/preuves/log/leaves?start={offset}&end={offset + asked}"
+        leaves = _get_json(url).get("leaves")
+        if not isinstance(leaves, list) or not leaves or len(leaves) > asked:
+            raise _log_answer(url, f"liste de 1 à {asked} feuilles attendue")
+        for leaf in leaves:
+            data = leaf.get("data") if isinstance(leaf, dict) else None
+            try:
+                raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+            except (binascii.Error, ValueError):
+                raw = None
+            if raw is None:
+                raise _log_answer(url, f"feuille n° {offset} illisible (champ « data » en base64 attendu)")
+            yield merkle.leaf_hash(raw)
+            offset += 1
 
 
 def _extend_frontier(base: str, frontier: list[bytes], start: int, end: int) -> list[bytes]:
@@ -294,7 +371,8 @@ class WitnessOutcome:
 
 def witness_log(base_url: str, *, log_key: Ed25519PublicKey | None = None) -> WitnessOutcome:
     """Fetch, check, cosign and hand back the log's latest checkpoint. Raises WitnessError
-    saying where the histories diverge when the log does not extend what was cosigned."""
+    saying where the histories diverge when the log does not extend what was cosigned, and
+    an ApplicationError for any answer of the log that is not what it should be."""
     base = base_url.rstrip("/")
     latest = _get_json(f"{base}/preuves/log/checkpoint")
     try:
@@ -303,14 +381,21 @@ def witness_log(base_url: str, *, log_key: Ed25519PublicKey | None = None) -> Wi
         raise WitnessError(f"point de contrôle illisible : {exc}", status=400) from None
     state = WitnessedLog.objects.filter(origin=point.origin).first()
     old = state.size if state else 0
-    proof: list[str] = []
-    if state is not None and 0 < old < point.size:
-        proof = _get_json(f"{base}/preuves/log/consistency?first={old}&second={point.size}")["proof"]
+    try:
+        verifier.verify_checkpoint_signature(point, _log_key(point.origin, state, log_key))
+    except verifier.VerificationError as exc:
+        raise WitnessError(f"point de contrôle refusé : {exc}", status=403, code="signature") from None
+    if point.size < old:
+        raise WitnessError(
+            f"fourche : le journal « {point.origin} » ne présente plus que {point.size} feuilles, "
+            f"ce témoin en a contresigné {old} (journal tronqué). {_locate(base, state)}",
+            status=409,
+            code="fork",
+        )
+    proof = _consistency_proof(base, old, point.size) if 0 < old < point.size else []
+    frontier = _checked_frontier(base, state, point, proof)
     body = (
-        f"old {old}\n"
-        + "".join(base64.b64encode(bytes.fromhex(h)).decode() + "\n" for h in proof)
-        + "\n"
-        + point.note
+        f"old {old}\n" + "".join(base64.b64encode(h).decode() + "\n" for h in proof) + "\n" + point.note
     ).encode()
     try:
         line = add_checkpoint(body, log_key=log_key)
@@ -320,75 +405,102 @@ def witness_log(base_url: str, *, log_key: Ed25519PublicKey | None = None) -> Wi
                 f"{exc.message}. {_locate(base, state)}", status=exc.status, code="fork"
             ) from None
         raise
-    _keep_frontier(base, state, point)
-    status, answer = _fetch(
-        f"{base}/preuves/log/cosignatures?size={point.size}", data=line.encode(), content_type="text/plain"
-    )
+    if frontier is not None:
+        WitnessedLog.objects.filter(origin=point.origin, size=point.size, root_hash=point.root).update(
+            frontier=[h.hex() for h in frontier]
+        )
     refusal = ""
-    if status != 201:
-        try:
-            refusal = json.loads(answer)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            refusal = f"HTTP {status}"
+    try:
+        status, answer = _fetch(
+            f"{base}/preuves/log/cosignatures?size={point.size}",
+            data=line.encode(),
+            content_type="text/plain",
+        )
+    except ApplicationError as exc:
+        status, answer, refusal = 0, b"", exc.message
+    if status != 201 and not refusal:
+        data = _json_or_none(answer)
+        error = data.get("error") if isinstance(data, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        refusal = message[:300] if isinstance(message, str) else f"HTTP {status}"
     return WitnessOutcome(point.origin, point.size, line.strip(), refusal)
 
 
-def _keep_frontier(base: str, before: WitnessedLog | None, point: verifier.Checkpoint) -> None:
-    """Check the new leaves against the kept subtrees and keep the new frontier: a second,
-    independent check of consistency, and what later locates a divergence."""
-    state = WitnessedLog.objects.get(origin=point.origin)
-    if state.frontier is not None:
-        return
+def _checked_frontier(
+    base: str, before: WitnessedLog | None, point: verifier.Checkpoint, proof: list[bytes]
+) -> list[bytes] | None:
+    """Before anything is cosigned: the new leaves, rehashed from their data, must extend
+    the kept subtrees to the signed root — a second, independent check of consistency, and
+    what later locates a divergence. Returns the new frontier, or None when there is none
+    to extend (the witness then cosigns on consistency proofs alone) or nothing new."""
     old = before.size if before else 0
-    frontier = [bytes.fromhex(h) for h in before.frontier] if before and before.frontier is not None else None
-    if frontier is None and old:
-        return  # nothing to extend from: the witness cosigns on consistency proofs alone
+    if before is not None and old == point.size:
+        return None  # nothing new; add_checkpoint compares the roots
+    if before is not None and old:
+        try:
+            verifier.verify_consistency(old, point.size, bytes(before.root_hash), point.root, proof)
+        except verifier.VerificationError:
+            return None  # a fork: add_checkpoint refuses it, and it is located
+        if before.frontier is None:
+            return None
     if point.size - old > MAX_MIRRORED_LEAVES:
-        return
-    frontier = _extend_frontier(base, frontier or [], old, point.size)
+        return None
+    kept = [bytes.fromhex(h) for h in before.frontier] if before and before.frontier else []
+    frontier = _extend_frontier(base, kept, old, point.size)
     if merkle.fold(frontier) != point.root:
+        located = f" {_locate(base, before)}" if before is not None else ""
         raise WitnessError(
-            f"les feuilles {old} à {point.size - 1} servies par le journal ne donnent pas "
-            "la racine qu'il a signée",
+            f"fourche : les feuilles n° {old} à {point.size - 1} servies par le journal ne donnent pas "
+            f"la racine qu'il a signée pour la taille {point.size}.{located}",
             status=422,
             code="fork",
         )
-    WitnessedLog.objects.filter(pk=state.pk, size=point.size).update(frontier=[h.hex() for h in frontier])
+    return frontier
 
 
 def _locate(base: str, state: WitnessedLog) -> str:
     """Where the log's present history departs from the one cosigned: the published root for
-    the cosigned size, then the first complete subtree of that tree whose leaves changed."""
+    the cosigned size, then the first complete subtree of that tree whose leaves changed.
+    Never raises: what the log serves here is as untrusted as the rest."""
     findings = []
-    status, body = _fetch(f"{base}/preuves/log/checkpoint?size={state.size}")
+    try:
+        status, body = _fetch(f"{base}/preuves/log/checkpoint?size={state.size}")
+    except ApplicationError as exc:
+        status, body = 0, b""
+        findings.append(exc.message)
     if status == 200:
         try:
-            republished = verifier.parse_checkpoint(json.loads(body))
+            republished = verifier.parse_checkpoint(_json_or_none(body))
             if republished.root != bytes(state.root_hash):
                 findings.append(
                     f"pour la taille {state.size}, le journal publie désormais la racine "
                     f"{republished.root.hex()}, "
                     f"ce témoin avait contresigné {bytes(state.root_hash).hex()}"
                 )
-        except (ValueError, verifier.VerificationError):
+        except verifier.VerificationError:
             pass
-    else:
+    elif status:
         findings.append(f"Le journal ne publie plus de point de contrôle pour la taille {state.size}")
     if state.frontier is not None and state.size <= MAX_MIRRORED_LEAVES:
         start = 0
-        for (level, _position), kept in zip(merkle.decompose(0, state.size), state.frontier, strict=True):
-            end = start + (1 << level)
-            recomputed = []
-            for index, digest in enumerate(_leaf_hashes(base, start, end), start):
-                _, recomputed = merkle.append_nodes(index - start, recomputed, digest)
-            if merkle.fold(recomputed) != bytes.fromhex(kept):
+        try:
+            for (level, _position), kept in zip(merkle.decompose(0, state.size), state.frontier, strict=True):
+                end = start + (1 << level)
+                recomputed = []
+                for index, digest in enumerate(_leaf_hashes(base, start, end), start):
+                    _, recomputed = merkle.append_nodes(index - start, recomputed, digest)
+                if merkle.fold(recomputed) != bytes.fromhex(kept):
+                    findings.append(
+                        f"les feuilles n° {start} à {end - 1} ont été réécrites depuis la contresignature"
+                    )
+                    break
+                start = end
+            else:
                 findings.append(
-                    f"les feuilles n° {start} à {end - 1} ont été réécrites depuis la contresignature"
+                    f"les {state.size} premières feuilles sont intactes : la divergence est après"
                 )
-                break
-            start = end
-        else:
-            findings.append(f"les {state.size} premières feuilles sont intactes : la divergence est après")
+        except ApplicationError as exc:
+            findings.append(f"feuilles non relues ({exc.message})")
     return " ; ".join(findings) if findings else "divergence non localisée"
 
 

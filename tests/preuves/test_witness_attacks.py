@@ -5,6 +5,10 @@ cosignatures endpoint, a malicious log serving the pull side, a malicious witnes
 from __future__ import annotations
 
 import base64
+import http.server
+import json
+import threading
+import urllib.parse
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -12,7 +16,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from preuves import keys, log, verifier, witness
+from config.errors import ApplicationError
+from preuves import keys, log, merkle, verifier, witness
 from preuves.models import Checkpoint, Cosignature, JournalEntry, WitnessedLog
 
 C2SP_STATUSES = {200, 400, 403, 404, 409, 413, 422}
@@ -242,3 +247,228 @@ def test_replays_and_tampering_are_refused_or_idempotent(cosigning, client):
     tampered = f"{verifier.EM_DASH} {witness.own_witness().name} {base64.b64encode(bytes(blob)).decode()}"
     assert _post_cosignature(client, other.size, tampered).status_code == 400
     assert Cosignature.objects.count() == 1
+
+
+# --- the pull side against a malicious log -----------------------------------------------
+
+
+def _mth(hashes: list[bytes]) -> bytes:
+    if not hashes:
+        return merkle.EMPTY_ROOT
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1 << ((len(hashes) - 1).bit_length() - 1)
+    return verifier.node_hash(_mth(hashes[:k]), _mth(hashes[k:]))
+
+
+def _subproof(m: int, hashes: list[bytes], whole: bool) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 SUBPROOF."""
+    n = len(hashes)
+    if m == n:
+        return [] if whole else [_mth(hashes)]
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m <= k:
+        return [*_subproof(m, hashes[:k], whole), _mth(hashes[k:])]
+    return [*_subproof(m - k, hashes[k:], False), _mth(hashes[:k])]
+
+
+class HostileLog:
+    """A log on 127.0.0.1 that signs with its own key and serves whatever the test says:
+    `routes[path]` is (status, body), a callable (query) -> (status, body), or b"RAW" for
+    bytes that are not HTTP at all."""
+
+    ORIGIN = "hostile.test/preuves/log"
+
+    def __init__(self) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.leaves: list[bytes] = []
+        self.routes: dict = {}
+        self.posted: list[bytes] = []
+        self.grow(4)
+
+    def grow(self, n: int) -> None:
+        start = len(self.leaves)
+        self.leaves += [log.canonical({"type": "test", "n": i}) for i in range(start, start + n)]
+        self.honest()
+
+    @property
+    def hashes(self) -> list[bytes]:
+        return [merkle.leaf_hash(data) for data in self.leaves]
+
+    def checkpoint(self, size: int | None = None, root: bytes | None = None) -> dict:
+        size = len(self.leaves) if size is None else size
+        root = _mth(self.hashes[:size]) if root is None else root
+        note = signed(self.ORIGIN, size, root, self.key)
+        return {"origin": self.ORIGIN, "size": size, "root_hash": root.hex(), "note": note}
+
+    def honest(self) -> None:
+        def consistency(query):
+            first, second = int(query["first"]), int(query["second"])
+            return 200, {"proof": [h.hex() for h in _subproof(first, self.hashes[:second], True)]}
+
+        def leaves(query):
+            start, end = int(query["start"]), int(query["end"])
+            data = [{"data": base64.b64encode(d).decode()} for d in self.leaves[start:end]]
+            return 200, {"leaves": data}
+
+        self.routes = {
+            "/preuves/log/checkpoint": lambda query: (200, self.checkpoint()),
+            "/preuves/log/consistency": consistency,
+            "/preuves/log/leaves": leaves,
+            "/preuves/log/cosignatures": (201, {"size": 0, "cosignatures": []}),
+        }
+
+
+@pytest.fixture
+def hostile(db):
+    server_log = HostileLog()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self):
+            parts = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parts.query))
+            if self.command == "POST":
+                server_log.posted.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            route = server_log.routes.get(parts.path, (404, {"error": {"message": "introuvable"}}))
+            if route == b"RAW":
+                self.wfile.write(b"ceci n'est pas du HTTP\r\n\r\n")
+                return
+            status, body, *headers = route(query) if callable(route) else route
+            if not isinstance(body, bytes):
+                body = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in headers[0].items() if headers else ():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self._answer()
+
+        def do_POST(self):
+            self._answer()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server_log.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield server_log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _pull(hostile: HostileLog) -> witness.WitnessOutcome:
+    return witness.witness_log(hostile.url, log_key=hostile.key.public_key())
+
+
+def _refused(hostile: HostileLog) -> str:
+    """The pull refuses with an ApplicationError in French, and cosigns nothing new."""
+    before = list(WitnessedLog.objects.values_list("size", "root_hash"))
+    cosigned = JournalEntry.objects.filter(action="witness.cosigned").count()
+    posted = len(hostile.posted)
+    with pytest.raises(ApplicationError) as refused:
+        _pull(hostile)
+    assert list(WitnessedLog.objects.values_list("size", "root_hash")) == before
+    assert JournalEntry.objects.filter(action="witness.cosigned").count() == cosigned
+    assert len(hostile.posted) == posted
+    return refused.value.message
+
+
+def test_the_hostile_log_is_first_witnessed_when_honest(hostile):
+    outcome = _pull(hostile)
+    assert (outcome.size, outcome.refusal) == (4, "")
+    hostile.grow(3)
+    assert _pull(hostile).size == 7
+    assert WitnessedLog.objects.get().frontier is not None
+    assert len(hostile.posted) == 2
+
+
+JUNK = [
+    (500, {"error": "panne"}),
+    (500, {"error": {"message": 5}}),
+    (200, b"[" * 100_000),
+    (200, b"\xff\xfe"),
+    (200, json.dumps({"size": 1}).encode()),
+    (200, b" " * (17 * 1024 * 1024) + b"{}"),
+    (200, b"[]"),
+]
+
+
+@pytest.mark.parametrize("answer", [*JUNK, b"RAW"], ids=lambda a: repr(a)[:30])
+def test_a_junk_checkpoint_is_refused(hostile, answer):
+    hostile.routes["/preuves/log/checkpoint"] = answer
+    assert _refused(hostile)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [*JUNK, b"RAW", (200, {}), (200, {"proof": "zz"}), (200, {"proof": [1]}), (200, {"proof": ["zz"]})],
+    ids=lambda a: repr(a)[:30],
+)
+def test_a_junk_consistency_proof_is_refused(hostile, answer):
+    _pull(hostile)
+    hostile.grow(3)
+    hostile.routes["/preuves/log/consistency"] = answer
+    assert _refused(hostile)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        *JUNK,
+        b"RAW",
+        (200, {"leaves": "x"}),
+        (200, {"leaves": [1, 2, 3]}),
+        (200, {"leaves": [{"data": "!!"}] * 3}),
+        (200, {"leaves": [{"data": 5}] * 3}),
+    ],
+    ids=lambda a: repr(a)[:30],
+)
+def test_junk_leaves_are_refused_and_nothing_cosigned(hostile, answer):
+    _pull(hostile)
+    hostile.grow(3)
+    hostile.routes["/preuves/log/leaves"] = answer
+    assert _refused(hostile)
+
+
+def test_leaves_that_do_not_give_the_signed_root_are_never_cosigned(hostile):
+    real = hostile.leaves
+    hostile.leaves = [log.canonical({"type": "test", "autre": i}) for i in range(4)]
+    signed_root = _mth([merkle.leaf_hash(d) for d in real])
+    hostile.routes["/preuves/log/checkpoint"] = lambda query: (200, hostile.checkpoint(4, signed_root))
+    message = _refused(hostile)
+    assert "ne donnent pas la racine" in message
+    assert not WitnessedLog.objects.exists()
+
+
+def test_a_log_that_shrank_is_refused(hostile):
+    _pull(hostile)
+    hostile.grow(3)
+    _pull(hostile)
+    hostile.routes["/preuves/log/checkpoint"] = lambda query: (200, hostile.checkpoint(5))
+    message = _refused(hostile)
+    assert "ne présente plus que 5 feuilles, ce témoin en a contresigné 7" in message
+
+
+def test_a_proof_of_the_wrong_length_is_a_fork_located_without_crashing(hostile):
+    _pull(hostile)
+    hostile.grow(3)
+    proof = [h.hex() for h in _subproof(4, hostile.hashes, True)]
+    hostile.routes["/preuves/log/consistency"] = (200, {"proof": proof[:-1]})
+    hostile.routes["/preuves/log/leaves"] = (200, {"leaves": "x"})  # and junk where it locates
+    message = _refused(hostile)
+    assert "fourche" in message
+
+
+def test_a_redirect_to_another_host_is_refused(hostile):
+    port = hostile.url.rsplit(":", 1)[1]
+    target = f"http://localhost:{port}/preuves/log/checkpoint"
+    hostile.routes["/preuves/log/checkpoint"] = (302, b"", {"Location": target})
+    message = _refused(hostile)
+    assert "redirig" in message
