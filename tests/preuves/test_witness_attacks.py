@@ -12,6 +12,7 @@ import urllib.parse
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.db import connection
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -353,7 +354,7 @@ def hostile(db):
             self._answer()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     server_log.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
@@ -472,3 +473,70 @@ def test_a_redirect_to_another_host_is_refused(hostile):
     hostile.routes["/preuves/log/checkpoint"] = (302, b"", {"Location": target})
     message = _refused(hostile)
     assert "redirig" in message
+
+
+# --- races (PostgreSQL: row locks and a unique index) ---------------------------------------
+
+
+@pytest.fixture
+def postgresql(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level locks: needs PostgreSQL (DATABASE_URL=postgres://…), as in CI")
+
+
+def _at_once(bodies: list[bytes]) -> list:
+    """Each body submitted by its own thread (its own connection and transaction), together."""
+    start = threading.Barrier(len(bodies))
+    results: list = [None] * len(bodies)
+
+    def submit(n: int) -> None:
+        start.wait()
+        try:
+            results[n] = witness.add_checkpoint(bodies[n])
+        except Exception as exc:  # noqa: BLE001 (what the test looks at)
+            results[n] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_first_submissions_cosign_once_and_never_fail(postgresql, settings):
+    settings.PREUVES_WITNESSED_LOGS = [_own_log_vkey()]
+    for i in range(3):
+        log.append("test", {"n": i})
+    point = log.checkpoint()
+    results = _at_once([f"old 0\n\n{point.note}".encode()] * 6)
+    lines = [r for r in results if isinstance(r, str)]
+    refusals = [r for r in results if not isinstance(r, str)]
+    assert len(lines) == 1, results
+    assert all(isinstance(r, witness.WitnessError) and (r.status, r.size) == (409, 3) for r in refusals), (
+        results
+    )
+    assert WitnessedLog.objects.get().size == 3
+
+
+def test_concurrent_extensions_never_roll_the_record_back(postgresql, settings):
+    settings.PREUVES_WITNESSED_LOGS = [_own_log_vkey()]
+    for i in range(3):
+        log.append("test", {"n": i})
+    first = log.checkpoint()
+    witness.add_checkpoint(f"old 0\n\n{first.note}".encode())
+    bodies = []
+    for n in range(4):
+        log.append("test", {"n": 10 + n})
+        point = log.checkpoint()
+        bodies.append(f"old 3\n{_b64_proof(log.consistency(3, point.size)['proof'])}\n{point.note}".encode())
+    results = _at_once(bodies)
+    won = [n for n, r in enumerate(results) if isinstance(r, str)]
+    assert len(won) == 1, results
+    assert all(
+        isinstance(r, witness.WitnessError) and r.status == 409 for r in results if not isinstance(r, str)
+    )
+    assert WitnessedLog.objects.get().size == 4 + won[0]
+    assert JournalEntry.objects.filter(action="witness.cosigned").count() == 2
