@@ -12,14 +12,17 @@ import urllib.parse
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config.errors import ApplicationError
-from preuves import keys, log, merkle, verifier, witness
-from preuves.models import Checkpoint, Cosignature, JournalEntry, WitnessedLog
+from preuves import anchoring, audit, journal, keys, log, merkle, timestamps, verifier, witness
+from preuves.models import Checkpoint, Cosignature, JournalEntry, LogLeaf, LogNode, WitnessedLog
+
+from .tampering import rewrite_entry
 
 C2SP_STATUSES = {200, 400, 403, 404, 409, 413, 422}
 FUZZ = hypothesis_settings(
@@ -540,3 +543,92 @@ def test_concurrent_extensions_never_roll_the_record_back(postgresql, settings):
     )
     assert WitnessedLog.objects.get().size == 4 + won[0]
     assert JournalEntry.objects.filter(action="witness.cosigned").count() == 2
+
+
+# --- `preuves verify` on crafted leaves ---------------------------------------------------
+
+
+@pytest.fixture
+def history(db):
+    for i in range(3):
+        journal.record("test.audit", payload={"montant": i})
+    anchoring.anchor_journal()
+    for i in range(2):
+        log.append("test", {"n": i})
+    log.checkpoint()
+    assert audit.verify_all().ok
+
+
+def _append_raw(kind: str, body: bytes) -> None:
+    """A leaf whose bytes are whatever the operator writes (INSERT is allowed), appended
+    the way the log appends: tree, head and a signed checkpoint all consistent."""
+    with transaction.atomic():
+        head = log._locked_head()
+        keys_ = [merkle.key(level, position) for level, position in merkle.decompose(0, head.size)]
+        stored = log.db_nodes(keys_)
+        frontier = [stored[k] for k in keys_]
+        digest = merkle.leaf_hash(body)
+        created, frontier = merkle.append_nodes(head.size, frontier, digest)
+        LogLeaf.objects.create(
+            index=head.size, kind=kind, data=body, leaf_hash=digest, created_at=timezone.now()
+        )
+        LogNode.objects.bulk_create(LogNode(key=k, hash=h) for k, h in created)
+        head.size += 1
+        head.root_hash = merkle.fold(frontier)
+        head.save(update_fields=["size", "root_hash"])
+    log.checkpoint()
+
+
+def _verify_problems() -> str:
+    report = audit.verify_all()
+    assert not report.ok
+    return " | ".join(report.problems)
+
+
+@pytest.mark.parametrize(
+    "seq", [[1], {"n": 1}, "3", 10**30, -1, True, None, 1.5], ids=lambda s: type(s).__name__ + repr(s)[:8]
+)
+def test_an_anchor_with_a_crafted_seq_is_reported(history, seq):
+    index = log.current_head().size
+    log.append(anchoring.KIND, {"seq": seq, "hash": "0" * 64, "timestamp_sha256": "0" * 64})
+    log.checkpoint()
+    assert f"feuille n° {index}" in _verify_problems()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff pas du JSON",
+        b"[" * 100_000,
+        b'"journal.head"',
+        log.canonical({"type": "test", "x": {"type": "deposit"}}),
+        log.canonical({"type": "deposit2", "n": 1}),
+    ],
+    ids=["binary", "nested", "string", "nested-type", "other-type"],
+)
+def test_a_leaf_whose_data_is_not_its_kind_is_reported(history, body):
+    index = log.current_head().size
+    _append_raw("deposit", body)
+    assert f"feuille n° {index} :" in _verify_problems()
+
+
+def test_an_anchor_disguised_under_another_kind_is_reported(history):
+    index = log.current_head().size
+    body = log.canonical({"type": anchoring.KIND, "seq": 1, "hash": "0" * 64, "x": {"type": "test"}})
+    _append_raw("test", body)
+    assert f"feuille n° {index} : son type enregistré « test »" in _verify_problems()
+
+
+def test_a_second_anchor_of_a_rewritten_entry_does_not_hide_the_first(history):
+    """The journal rewritten (as the owner), then the rewritten hashes anchored again — an
+    INSERT, which the runtime role may do: the first anchors still contradict the journal."""
+    rewrite_entry(2, {"montant": 1000})
+    for leaf in list(LogLeaf.objects.filter(kind=anchoring.KIND).order_by("index")):
+        data = json.loads(bytes(leaf.data))
+        data["hash"] = JournalEntry.objects.get(seq=data["seq"]).hash
+        token = timestamps.timestamp_digest(bytes.fromhex(data["hash"]), purpose="journal.anchor")
+        data.update(log.leaf_digest_fields(token))
+        del data["type"]
+        log.append(anchoring.KIND, data)
+    log.checkpoint()
+    assert "journal réécrit" in _verify_problems()
