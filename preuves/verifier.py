@@ -2312,17 +2312,35 @@ def _parser() -> _Parser:
     return parser
 
 
-def _fetch_json(url: str) -> Any:
+MAX_FETCHED_BYTES = 16 * 1024 * 1024
+
+
+def _fetch_json(url: str) -> dict:
+    """A JSON object from the platform, or a usage error in French: whatever the server
+    answers (not HTTP, cut short, too large, not JSON, too deeply nested) never crashes."""
+    import http.client
     import urllib.error
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (the user's URL)
-            return json.loads(response.read(16 * 1024 * 1024))
+            body = response.read(MAX_FETCHED_BYTES + 1)
     except urllib.error.HTTPError as exc:
+        exc.close()
         raise _UsageError(f"{url} : HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        raise _UsageError(f"{url} illisible ou injoignable : {getattr(exc, 'reason', exc)}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: an answer that is not HTTP (BadStatusLine) or cut short (IncompleteRead).
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise _UsageError(f"{url} illisible ou injoignable : {reason}") from None
+    if len(body) > MAX_FETCHED_BYTES:
+        raise _UsageError(f"{url} : réponse de plus de {MAX_FETCHED_BYTES} octets")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise _UsageError(f"{url} : la réponse n'est pas du JSON lisible") from None
+    if not isinstance(data, dict):
+        raise _UsageError(f"{url} : la réponse n'est pas un objet JSON")
+    return data
 
 
 def _current_from_log(base: str, bundle: Any) -> tuple[Any, Any]:
@@ -2330,8 +2348,9 @@ def _current_from_log(base: str, bundle: Any) -> tuple[Any, Any]:
     if not base.startswith(("http://", "https://")):
         raise _UsageError(f"--log attend une adresse http(s)://, pas « {base} »")
     current = _fetch_json(f"{base}/preuves/log/checkpoint")
-    old = bundle.get("checkpoint", {}).get("size") if isinstance(bundle, dict) else None
-    new = current.get("size") if isinstance(current, dict) else None
+    receipt = bundle.get("checkpoint") if isinstance(bundle, dict) else None
+    old = receipt.get("size") if isinstance(receipt, dict) else None
+    new = current.get("size")
     proof = None
     if isinstance(old, int) and isinstance(new, int) and 0 < old < new:
         proof = _fetch_json(f"{base}/preuves/log/consistency?first={old}&second={new}")

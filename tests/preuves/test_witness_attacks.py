@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import subprocess
+import sys
 import threading
 import urllib.parse
 
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from config.errors import ApplicationError
 from preuves import anchoring, audit, journal, keys, log, merkle, timestamps, verifier, witness
 from preuves.models import Checkpoint, Cosignature, JournalEntry, LogLeaf, LogNode, WitnessedLog
+from tests.servers import ROOT
 
 from .tampering import rewrite_entry
 
@@ -632,3 +635,65 @@ def test_a_second_anchor_of_a_rewritten_entry_does_not_hide_the_first(history):
         log.append(anchoring.KIND, data)
     log.checkpoint()
     assert "journal réécrit" in _verify_problems()
+
+
+# --- `verifier.py --log` against a hostile server ------------------------------------------
+
+
+def _verifier(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "preuves/verifier.py", *args],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def receipt_file(db, tmp_path):
+    for i in range(3):
+        log.append("test", {"n": i})
+    log.checkpoint()
+    path = tmp_path / "preuve.json"
+    path.write_text(json.dumps(log.bundle(1)))
+    return path
+
+
+NOT_A_JSON_OBJECT = [answer for answer in JUNK if answer[1] != json.dumps({"size": 1}).encode()]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"RAW", (404, {"error": {"message": "introuvable"}}), *NOT_A_JSON_OBJECT],
+    ids=lambda a: repr(a)[:30],
+)
+def test_verifier_log_on_a_hostile_server_exits_2_in_french(hostile, receipt_file, answer):
+    hostile.routes["/preuves/log/checkpoint"] = answer
+    result = _verifier(str(receipt_file), "--log", hostile.url)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "verifier.py : erreur : " in result.stderr
+
+
+def test_verifier_log_on_an_object_that_is_no_checkpoint_reports_it(hostile, receipt_file):
+    hostile.routes["/preuves/log/checkpoint"] = (200, {"size": 1})
+    result = _verifier(str(receipt_file), "--log", hostile.url)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "ÉCHEC  Point de contrôle actuel : champ « origin » absent" in result.stdout
+
+
+def test_verifier_log_on_a_junk_consistency_proof_is_a_failure_not_a_crash(hostile, receipt_file):
+    """The current checkpoint is another log's: the report says so; junk proofs do not crash."""
+    for answer in [b"RAW", (200, b"[" * 100_000), (200, {"proof": "zz"})]:
+        hostile.routes["/preuves/log/consistency"] = answer
+        result = _verifier(str(receipt_file), "--log", hostile.url)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode in (1, 2), (result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize("checkpoint", ["x", [1], 5, None])
+def test_verifier_log_with_a_receipt_whose_checkpoint_is_junk(hostile, tmp_path, checkpoint):
+    path = tmp_path / "preuve.json"
+    path.write_text(json.dumps({"format": verifier.BUNDLE_FORMAT, "checkpoint": checkpoint}))
+    result = _verifier(str(path), "--log", hostile.url)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Point de contrôle du reçu" in result.stdout
