@@ -319,6 +319,8 @@ def _parse_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     """Split a signed note into its text and its signature lines (name, key id, signature)."""
     if any(ord(char) < 0x20 and char != "\n" for char in note):
         raise VerificationError("la note contient un caractère de contrôle autre que le saut de ligne")
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in note):  # a JSON escape can give one
+        raise VerificationError("la note n'est pas du texte UTF-8 valide (demi-paire de substitution)")
     if not note.endswith("\n"):
         raise VerificationError("la note doit se terminer par un saut de ligne")
     split = note.rfind("\n\n")

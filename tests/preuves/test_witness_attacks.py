@@ -697,3 +697,11 @@ def test_verifier_log_with_a_receipt_whose_checkpoint_is_junk(hostile, tmp_path,
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Point de contrôle du reçu" in result.stdout
+
+
+def test_a_checkpoint_with_a_lone_surrogate_is_refused(hostile):
+    """JSON escapes can carry what UTF-8 cannot: the note must still be refused in French."""
+    point = hostile.checkpoint()
+    lone = {**point, "origin": point["origin"] + "\ud800", "note": point["note"].replace("\n", "\ud800\n", 1)}
+    hostile.routes["/preuves/log/checkpoint"] = (200, json.dumps(lone).encode())
+    assert "UTF-8" in _refused(hostile)
