@@ -448,6 +448,12 @@ def parse_vkey(text: str, signature_type: int, what: str, key_hash: Callable[[st
             f"clé {what} « {text[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) attendu"
         )
     name, key_hex, material_b64 = parts
+    # C2SP signed-note key names: printable, no space, no "+" (and text that UTF-8 encodes).
+    if any(char.isspace() or not char.isprintable() or 0xD800 <= ord(char) <= 0xDFFF for char in name):
+        raise VerificationError(
+            f"clé {what} « {ascii(name)[1:-1][:80]} » : le nom contient une espace ou un caractère "
+            "non imprimable"
+        )
     material = _b64(material_b64, f"la clé {what} « {name} »")
     if len(material) != 33 or material[0] != signature_type:
         raise VerificationError(
@@ -2455,6 +2461,8 @@ def _run(args: argparse.Namespace) -> Report:
             witnesses.append(parse_witness_key(vkey))
         except VerificationError as exc:
             raise _UsageError(str(exc)) from None
+    if args.witnesses is not None and args.witnesses < 1:
+        raise _UsageError(f"--witnesses {args.witnesses} : au moins 1 contresignature exigée")
     if args.witnesses is not None and args.witnesses > len(witnesses):
         raise _UsageError(
             f"--witnesses {args.witnesses} : seulement {len(witnesses)} témoin(s) donné(s) (--witness)"

@@ -524,7 +524,8 @@ def accept_cosignatures(size: int, text: str) -> list[Cosignature]:
         raise ApplicationError(f"contresignature mal formée : {exc}", code="cosignature") from None
     body = verifier.note_body(point.origin, point.size, bytes(point.root_hash))
     known = {(w.name, w.key_id): w for w in configured_witnesses()}
-    stored = []
+    # Every line is judged before any is stored: a refused post stores nothing.
+    checked = []
     for signature in signatures:
         witness = known.get((signature[0], signature[1]))
         if witness is None:
@@ -543,17 +544,16 @@ def accept_cosignatures(size: int, text: str) -> list[Cosignature]:
                 f"contresignature de « {witness.name} » : horodatage {moment} hors des dates représentables",
                 code="cosignature",
             ) from None
+        checked.append((witness, signature, signed_at))
+    stored = []
+    for witness, signature, signed_at in checked:
         line = f"{verifier.EM_DASH} {signature[0]} {base64.b64encode(signature[1] + signature[2]).decode()}"
         with transaction.atomic():
             cosignature, created = Cosignature.objects.get_or_create(
                 checkpoint=point,
                 witness=witness.name,
                 key_id=witness.key_id.hex(),
-                defaults={
-                    "line": line,
-                    "signed_at": signed_at,
-                    "received_at": timezone.now(),
-                },
+                defaults={"line": line, "signed_at": signed_at, "received_at": timezone.now()},
             )
             if created:
                 journal.record(

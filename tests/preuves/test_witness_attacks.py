@@ -705,3 +705,34 @@ def test_a_checkpoint_with_a_lone_surrogate_is_refused(hostile):
     lone = {**point, "origin": point["origin"] + "\ud800", "note": point["note"].replace("\n", "\ud800\n", 1)}
     hostile.routes["/preuves/log/checkpoint"] = (200, json.dumps(lone).encode())
     assert "UTF-8" in _refused(hostile)
+
+
+def test_a_post_with_one_unknown_line_stores_nothing(cosigning, client):
+    """All the lines of a post are judged before any is stored: a refusal stores nothing."""
+    point, line = cosigning
+    stranger = verifier.cosignature_line("inconnu.test/temoin", b"\1" * 32, 1, b"\0" * 64)
+    answer = _post_cosignature(client, point.size, line + stranger + "\n")
+    assert answer.status_code == 403
+    assert not Cosignature.objects.exists()
+    assert not JournalEntry.objects.filter(action="log.cosignature").exists()
+
+
+KEY_MATERIAL = base64.b64encode(b"\x04" + b"\x01" * 32).decode()
+_ONE_KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32).public_key()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--witness", "t\udcff+abcd1234+" + KEY_MATERIAL],  # a non-UTF-8 byte of argv
+        ["--witness", "a b+abcd1234+" + KEY_MATERIAL],
+        ["--witnesses", "-1", "--witness", witness_vkey := verifier.Witness("t", _ONE_KEY).vkey],
+        ["--witnesses", "0", "--witness", witness_vkey],
+        ["--witnesses", "0"],
+    ],
+    ids=["surrogate", "space", "negative", "zero", "zero-alone"],
+)
+def test_verifier_witness_options_are_usage_errors(receipt_file, args):
+    result = _verifier(str(receipt_file), *args)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.stdout, result.stderr)
