@@ -89,6 +89,17 @@ def _log_key(origin: str, state: WitnessedLog | None, offered: Ed25519PublicKey 
     if state is not None:
         return verifier.parse_log_vkey(state.log_key)[1]
     if offered is not None:
+        # A log that renames itself would start a fresh record from size 0, and so get a
+        # rewritten history cosigned: its key, once pinned, stays with its first origin.
+        raw = verifier._raw_key(offered)
+        for other, vkey in WitnessedLog.objects.values_list("origin", "log_key"):
+            if verifier._raw_key(verifier.parse_log_vkey(vkey)[1]) == raw:
+                raise WitnessError(
+                    f"la clé de ce journal est déjà épinglée pour l'origine « {other} », pas « {origin} » : "
+                    "un journal ne change pas d'origine",
+                    status=403,
+                    code="renamed_log",
+                )
         return offered
     raise WitnessError(f"journal « {origin} » inconnu de ce témoin", status=404, code="unknown_log")
 

@@ -736,3 +736,14 @@ def test_verifier_witness_options_are_usage_errors(receipt_file, args):
     result = _verifier(str(receipt_file), *args)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2, (result.stdout, result.stderr)
+
+
+def test_a_log_that_renames_itself_cannot_start_afresh(hostile):
+    """Same key, another origin: with the key offered again (a cron job that always passes
+    --log-key), a new record from size 0 would cosign a rewritten history."""
+    _pull(hostile)
+    hostile.ORIGIN = "hostile.test/preuves/log2"
+    hostile.leaves = [log.canonical({"type": "test", "réécrite": i}) for i in range(5)]
+    message = _refused(hostile)
+    assert "déjà épinglée pour l'origine « hostile.test/preuves/log »" in message
+    assert WitnessedLog.objects.count() == 1
