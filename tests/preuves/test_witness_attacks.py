@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import importlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import urllib.parse
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -26,6 +27,9 @@ from preuves.models import Checkpoint, Cosignature, JournalEntry, LogLeaf, LogNo
 from tests.servers import ROOT
 
 from .tampering import rewrite_entry
+from .test_append_only import _dump, evidence  # noqa: F401 (evidence: a fixture)
+
+_STRICT = importlib.import_module("preuves.migrations.0006_append_only_strict")
 
 C2SP_STATUSES = {200, 400, 403, 404, 409, 413, 422}
 FUZZ = hypothesis_settings(
@@ -747,3 +751,35 @@ def test_a_log_that_renames_itself_cannot_start_afresh(hostile):
     message = _refused(hostile)
     assert "déjà épinglée pour l'origine « hostile.test/preuves/log »" in message
     assert WitnessedLog.objects.count() == 1
+
+
+# --- side doors round the append-only triggers (0006 held against each) --------------------
+
+SIDE_DOORS_SQLITE = [
+    "INSERT OR IGNORE INTO {t} SELECT * FROM {t} WHERE {k} = {first}",
+    "INSERT OR REPLACE INTO {t} SELECT * FROM {t}",  # INSERT … SELECT of every row
+    "INSERT OR REPLACE INTO {t} ({k}) SELECT CAST({k} AS TEXT) FROM {t} WHERE {k} = {first}",
+    "UPDATE OR REPLACE {t} SET {k} = {k} + 1000 WHERE {k} = {first}",
+    "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t})",
+]
+SIDE_DOORS_POSTGRESQL = [
+    "TRUNCATE {t} CASCADE",
+    "DELETE FROM {t} USING {t} AS other WHERE {t}.{k} = other.{k}",
+    "UPDATE {t} SET {k} = {k} WHERE {k} = {first}",
+]
+
+
+@pytest.mark.parametrize("table", sorted(set(_STRICT.TABLES) - {"preuves_journalhead", "preuves_loghead"}))
+def test_side_doors_round_the_triggers_are_shut(evidence, table):  # noqa: F811
+    key = "key" if table == "preuves_lognode" else "id"
+    before = _dump(table)
+    doors = SIDE_DOORS_SQLITE if connection.vendor == "sqlite" else SIDE_DOORS_POSTGRESQL
+    for door in doors:
+        sql = door.format(t=table, k=key, first=f"(SELECT MIN({key}) FROM {table})")
+        if table == "preuves_witnessedlog" and door.startswith("UPDATE"):  # a head: forward only
+            sql = sql.replace(f"SET {key} = {key} + 1000", "SET origin = 'ailleurs'").replace(
+                f"SET {key} = {key} WHERE", "SET origin = 'ailleurs' WHERE"
+            )
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert _dump(table) == before
