@@ -783,3 +783,24 @@ def test_side_doors_round_the_triggers_are_shut(evidence, table):  # noqa: F811
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
     assert _dump(table) == before
+
+
+@FUZZ
+@given(
+    text=st.one_of(
+        st.text(max_size=120),
+        st.lists(st.text(max_size=50), min_size=3, max_size=3).map("+".join),
+        st.tuples(st.text(max_size=20), st.binary(max_size=40)).map(
+            lambda t: t[0] + "+abcd1234+" + base64.b64encode(bytes([4]) + t[1]).decode()
+        ),
+    )
+)
+def test_any_vkey_text_is_read_or_refused_in_french(text):
+    for parse in (verifier.parse_witness_key, verifier.parse_log_vkey):
+        try:
+            parse(text)
+        except verifier.VerificationError as exc:
+            message = str(exc)
+        else:
+            message = "clé lue"
+        assert "clé" in message
