@@ -8,10 +8,9 @@ import base64
 import http.server
 import importlib
 import json
-import subprocess
-import sys
 import threading
 import urllib.parse
+from dataclasses import dataclass
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +23,6 @@ from hypothesis import strategies as st
 from config.errors import ApplicationError
 from preuves import anchoring, audit, journal, keys, log, merkle, timestamps, verifier, witness
 from preuves.models import Checkpoint, Cosignature, JournalEntry, LogLeaf, LogNode, WitnessedLog
-from tests.servers import ROOT
 
 from .tampering import rewrite_entry
 from .test_append_only import _dump, evidence  # noqa: F401 (evidence: a fixture)
@@ -644,11 +642,25 @@ def test_a_second_anchor_of_a_rewritten_entry_does_not_hide_the_first(history):
 # --- `verifier.py --log` against a hostile server ------------------------------------------
 
 
-def _verifier(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "preuves/verifier.py", *args],
-        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+@dataclass
+class _Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_verifier(capsys):
+    """verifier.py's main() in this process: an exception it let through fails the test,
+    as a traceback would end the command."""
+
+    def run(*args: str) -> _Run:
+        capsys.readouterr()
+        code = verifier.main(list(args))
+        out, err = capsys.readouterr()
+        return _Run(code, out, err)
+
+    return run
 
 
 @pytest.fixture
@@ -669,35 +681,37 @@ NOT_A_JSON_OBJECT = [answer for answer in JUNK if answer[1] != json.dumps({"size
     [b"RAW", (404, {"error": {"message": "introuvable"}}), *NOT_A_JSON_OBJECT],
     ids=lambda a: repr(a)[:30],
 )
-def test_verifier_log_on_a_hostile_server_exits_2_in_french(hostile, receipt_file, answer):
+def test_verifier_log_on_a_hostile_server_exits_2_in_french(hostile, receipt_file, answer, run_verifier):
     hostile.routes["/preuves/log/checkpoint"] = answer
-    result = _verifier(str(receipt_file), "--log", hostile.url)
+    result = run_verifier(str(receipt_file), "--log", hostile.url)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "verifier.py : erreur : " in result.stderr
 
 
-def test_verifier_log_on_an_object_that_is_no_checkpoint_reports_it(hostile, receipt_file):
+def test_verifier_log_on_an_object_that_is_no_checkpoint_reports_it(hostile, receipt_file, run_verifier):
     hostile.routes["/preuves/log/checkpoint"] = (200, {"size": 1})
-    result = _verifier(str(receipt_file), "--log", hostile.url)
+    result = run_verifier(str(receipt_file), "--log", hostile.url)
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "ÉCHEC  Point de contrôle actuel : champ « origin » absent" in result.stdout
 
 
-def test_verifier_log_on_a_junk_consistency_proof_is_a_failure_not_a_crash(hostile, receipt_file):
+def test_verifier_log_on_a_junk_consistency_proof_is_a_failure_not_a_crash(
+    hostile, receipt_file, run_verifier
+):
     """The current checkpoint is another log's: the report says so; junk proofs do not crash."""
     for answer in [b"RAW", (200, b"[" * 100_000), (200, {"proof": "zz"})]:
         hostile.routes["/preuves/log/consistency"] = answer
-        result = _verifier(str(receipt_file), "--log", hostile.url)
+        result = run_verifier(str(receipt_file), "--log", hostile.url)
         assert "Traceback" not in result.stderr, result.stderr
         assert result.returncode in (1, 2), (result.stdout, result.stderr)
 
 
 @pytest.mark.parametrize("checkpoint", ["x", [1], 5, None])
-def test_verifier_log_with_a_receipt_whose_checkpoint_is_junk(hostile, tmp_path, checkpoint):
+def test_verifier_log_with_a_receipt_whose_checkpoint_is_junk(hostile, tmp_path, checkpoint, run_verifier):
     path = tmp_path / "preuve.json"
     path.write_text(json.dumps({"format": verifier.BUNDLE_FORMAT, "checkpoint": checkpoint}))
-    result = _verifier(str(path), "--log", hostile.url)
+    result = run_verifier(str(path), "--log", hostile.url)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Point de contrôle du reçu" in result.stdout
@@ -736,8 +750,8 @@ _ONE_KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32).public_key()
     ],
     ids=["surrogate", "space", "negative", "zero", "zero-alone"],
 )
-def test_verifier_witness_options_are_usage_errors(receipt_file, args):
-    result = _verifier(str(receipt_file), *args)
+def test_verifier_witness_options_are_usage_errors(receipt_file, args, run_verifier):
+    result = run_verifier(str(receipt_file), *args)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2, (result.stdout, result.stderr)
 
