@@ -22,6 +22,7 @@ This module adds:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,10 +74,15 @@ class CSPMiddleware(BaseCSPMiddleware):
         return response
 
 
+# Control characters (NUL included: PostgreSQL's jsonb refuses it) and lone surrogates (a
+# JSON escape like \ud800 decodes to one, which no UTF-8 encoder takes): dropped from reports.
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return ""
-    return str(value)[:FIELD_MAX_CHARS]
+    return _UNSTORABLE.sub("", str(value)[: FIELD_MAX_CHARS * 2])[:FIELD_MAX_CHARS]
 
 
 def _number(value: Any) -> int | None:

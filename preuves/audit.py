@@ -34,6 +34,7 @@ MAX_PROBLEMS = 50
 LEAF_CHUNK = 2000
 NODE_BATCH = 4000
 ANCHOR_KIND = "journal.head"
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass
@@ -168,12 +169,31 @@ class _CheckpointCheck:
                 self.report.problem(f"{what} : {exc}")
 
 
-def _verify_log(report: AuditReport) -> dict[int, tuple[str, int, str]]:
-    """The log pass; returns the anchors it met: journal seq → (hash, leaf index, token sha)."""
+def _keep_anchor(report: AuditReport, anchors: dict, index: int, content: dict) -> None:
+    """An anchor leaf's fields, kept to be checked against the journal's chain. Every anchor
+    of a number is kept: a later anchor of a rewritten entry must not hide the first."""
+    seq, published, token_sha = content.get("seq"), content.get("hash"), content.get("timestamp_sha256", "")
+    if (
+        isinstance(seq, bool)
+        or not isinstance(seq, int)
+        or not 0 < seq <= MAX_SEQ
+        or not isinstance(published, str)
+        or not isinstance(token_sha, str)
+    ):
+        report.problem(
+            f"feuille n° {index} : ancrage mal formé (numéro d'entrée entier positif, hash et "
+            "timestamp_sha256 en texte attendus)"
+        )
+        return
+    anchors.setdefault(seq, []).append((published, index, token_sha))
+
+
+def _verify_log(report: AuditReport) -> dict[int, list[tuple[str, int, str]]]:
+    """The log pass; returns the anchors it met: journal seq → [(hash, leaf index, token sha)]."""
     tree = _TreeCheck(report)
     points = _CheckpointCheck(report)
     points.at(0, merkle.EMPTY_ROOT)
-    anchors: dict[int, tuple[str, int, str]] = {}
+    anchors: dict[int, list[tuple[str, int, str]]] = {}
     frontier: list[bytes] = []
     expected = 0
     rows = LogLeaf.objects.order_by("index").values_list("index", "kind", "data", "leaf_hash")
@@ -190,24 +210,22 @@ def _verify_log(report: AuditReport) -> dict[int, tuple[str, int, str]]:
             report.problem(
                 f"feuille n° {index} : hash enregistré {bytes(stored_hash).hex()}, recalculé {digest.hex()}"
             )
-        if kind == ANCHOR_KIND:
-            try:
-                content = json.loads(data)
-            except ValueError:
-                content = None
-            if not isinstance(content, dict) or content.get("type") != kind:
-                report.problem(f"feuille n° {index} : données illisibles ou d'un autre type que « {kind} »")
-            else:
-                anchors[content.get("seq")] = (
-                    content.get("hash"),
-                    index,
-                    content.get("timestamp_sha256", ""),
-                )
-        elif f'"type":"{kind}"'.encode() not in data:
-            # The kind column is a copy of the hashed data's type, for queries: it must agree.
+        try:
+            content = json.loads(data)
+        except (ValueError, RecursionError):
+            content = None
+        if not isinstance(content, dict):
+            report.problem(f"feuille n° {index} : données illisibles (un objet JSON est attendu)")
+        elif content.get("type") != kind:
+            # The kind column is a copy of the hashed data's type, for queries: it must agree
+            # (an anchor stored under another kind would escape the anchors' check).
+            found = str(content.get("type"))[:60]
             report.problem(
-                f"feuille n° {index} : son type enregistré « {kind} » n'est pas celui de ses données"
+                f"feuille n° {index} : son type enregistré « {kind} » n'est pas celui de ses données "
+                f"(« {found} »)"
             )
+        elif kind == ANCHOR_KIND:
+            _keep_anchor(report, anchors, index, content)
         created, frontier = merkle.append_nodes(index, frontier, digest)
         tree.add(created)
         expected += 1
@@ -238,19 +256,19 @@ def _verify_tokens(report: AuditReport) -> None:
             report.problem(f"jeton d'horodatage n° {token_id} : réponse modifiée (SHA-256 différent)")
 
 
-def _verify_journal(report: AuditReport, anchors: dict[int, tuple[str, int, str]]) -> None:
+def _verify_journal(report: AuditReport, anchors: dict[int, list[tuple[str, int, str]]]) -> None:
     ca = timestamps.ca_certificates()
 
     def on_entry(seq: int, entry_hash: str) -> None:
-        anchor = anchors.pop(seq, None)
-        if anchor is None:
-            return
-        published, index, token_sha = anchor
+        for published, index, token_sha in anchors.pop(seq, ()):
+            _check_anchor(seq, entry_hash, published, index, token_sha)
+
+    def _check_anchor(seq: int, entry_hash: str, published: str, index: int, token_sha: str) -> None:
         report.anchors += 1
         if published != entry_hash:
             report.problem(
                 f"ancrage de la feuille n° {index} : l'entrée n° {seq} du journal a le hash {entry_hash}, "
-                f"le journal de transparence a publié {published} (journal réécrit)"
+                f"le journal de transparence a publié {published[:80]} (journal réécrit)"
             )
             return
         token = TimestampToken.objects.filter(response_sha256=token_sha).only("response").first()
@@ -267,10 +285,11 @@ def _verify_journal(report: AuditReport, anchors: dict[int, tuple[str, int, str]
     report.entries = result.count
     if not result.ok:
         report.problem(f"journal rompu : {result.error}")
-    for seq, (_, index, _) in sorted(anchors.items(), key=lambda item: str(item[0])):
-        report.problem(
-            f"ancrage de la feuille n° {index} : l'entrée n° {seq} du journal a disparu (journal réécrit)"
-        )
+    for seq, kept in sorted(anchors.items()):
+        for _, index, _ in kept:
+            report.problem(
+                f"ancrage de la feuille n° {index} : l'entrée n° {seq} du journal a disparu (journal réécrit)"
+            )
 
 
 def verify_all(progress: Callable[[str], None] | None = None) -> AuditReport:

@@ -219,6 +219,21 @@ def verify_consistency(
 
 EM_DASH = "\u2014"
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
+MAX_TREE_SIZE = 2**64 - 1  # C2SP tlog-checkpoint: the size is a uint64
+
+
+def _note_size(text: str) -> int:
+    """The decimal tree size of a note's second line (no sign, no leading zero, a uint64)."""
+    if not _DECIMAL.fullmatch(text):
+        raise VerificationError(
+            f"la deuxième ligne de la note (« {text[:40]} ») n'est pas une taille décimale"
+        )
+    # Checked before int(): Python refuses to read more than 4300 digits (ValueError).
+    if len(text) > 20 or int(text) > MAX_TREE_SIZE:
+        raise VerificationError(
+            f"la taille de la note ({text[:24]}{'…' if len(text) > 24 else ''}) dépasse 2^64 − 1"
+        )
+    return int(text)
 
 
 def note_body(origin: str, size: int, root: bytes) -> str:
@@ -304,6 +319,8 @@ def _parse_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     """Split a signed note into its text and its signature lines (name, key id, signature)."""
     if any(ord(char) < 0x20 and char != "\n" for char in note):
         raise VerificationError("la note contient un caractère de contrôle autre que le saut de ligne")
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in note):  # a JSON escape can give one
+        raise VerificationError("la note n'est pas du texte UTF-8 valide (demi-paire de substitution)")
     if not note.endswith("\n"):
         raise VerificationError("la note doit se terminer par un saut de ligne")
     split = note.rfind("\n\n")
@@ -353,10 +370,7 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
         raise VerificationError(f"le texte de la note a {len(lines)} lignes, 3 au moins sont attendues")
     if not lines[0]:
         raise VerificationError("la première ligne de la note (l'origine du journal) est vide")
-    if not _DECIMAL.fullmatch(lines[1]):
-        raise VerificationError(
-            f"la deuxième ligne de la note (« {lines[1]} ») n'est pas une taille décimale"
-        )
+    note_size = _note_size(lines[1])
     note_root = _b64(lines[2], "la troisième ligne de la note (la racine)")
     if len(note_root) != 32:
         raise VerificationError(f"la racine de la note fait {len(note_root)} octets, 32 attendus")
@@ -364,7 +378,7 @@ def _parse_checkpoint(checkpoint: Any, path: str) -> Checkpoint:
         raise VerificationError(
             f"l'origine de la note (« {lines[0]} ») diffère du champ « {prefix}origin » (« {origin} »)"
         )
-    if int(lines[1]) != size:
+    if note_size != size:
         raise VerificationError(
             f"la note annonce {lines[1]} feuilles, le champ « {prefix}size » en annonce {size}"
         )
@@ -416,7 +430,7 @@ def parse_checkpoint_note(note: str) -> Checkpoint:
         raise VerificationError("la note n'est pas un point de contrôle : origine, taille, racine attendues")
     root = _b64(lines[2], "la troisième ligne de la note (la racine)")
     return _parse_checkpoint(
-        {"origin": lines[0], "size": int(lines[1]), "root_hash": root.hex(), "note": note}, ""
+        {"origin": lines[0], "size": _note_size(lines[1]), "root_hash": root.hex(), "note": note}, ""
     )
 
 
@@ -434,6 +448,12 @@ def parse_vkey(text: str, signature_type: int, what: str, key_hash: Callable[[st
             f"clé {what} « {text[:80]} » mal formée : NOM+IDENTIFIANT+CLÉ (vkey C2SP) attendu"
         )
     name, key_hex, material_b64 = parts
+    # C2SP signed-note key names: printable, no space, no "+" (and text that UTF-8 encodes).
+    if any(char.isspace() or not char.isprintable() or 0xD800 <= ord(char) <= 0xDFFF for char in name):
+        raise VerificationError(
+            f"clé {what} « {ascii(name)[1:-1][:80]} » : le nom contient une espace ou un caractère "
+            "non imprimable"
+        )
     material = _b64(material_b64, f"la clé {what} « {name} »")
     if len(material) != 33 or material[0] != signature_type:
         raise VerificationError(
@@ -2300,17 +2320,35 @@ def _parser() -> _Parser:
     return parser
 
 
-def _fetch_json(url: str) -> Any:
+MAX_FETCHED_BYTES = 16 * 1024 * 1024
+
+
+def _fetch_json(url: str) -> dict:
+    """A JSON object from the platform, or a usage error in French: whatever the server
+    answers (not HTTP, cut short, too large, not JSON, too deeply nested) never crashes."""
+    import http.client
     import urllib.error
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (the user's URL)
-            return json.loads(response.read(16 * 1024 * 1024))
+            body = response.read(MAX_FETCHED_BYTES + 1)
     except urllib.error.HTTPError as exc:
+        exc.close()
         raise _UsageError(f"{url} : HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        raise _UsageError(f"{url} illisible ou injoignable : {getattr(exc, 'reason', exc)}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: an answer that is not HTTP (BadStatusLine) or cut short (IncompleteRead).
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise _UsageError(f"{url} illisible ou injoignable : {reason}") from None
+    if len(body) > MAX_FETCHED_BYTES:
+        raise _UsageError(f"{url} : réponse de plus de {MAX_FETCHED_BYTES} octets")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise _UsageError(f"{url} : la réponse n'est pas du JSON lisible") from None
+    if not isinstance(data, dict):
+        raise _UsageError(f"{url} : la réponse n'est pas un objet JSON")
+    return data
 
 
 def _current_from_log(base: str, bundle: Any) -> tuple[Any, Any]:
@@ -2318,8 +2356,9 @@ def _current_from_log(base: str, bundle: Any) -> tuple[Any, Any]:
     if not base.startswith(("http://", "https://")):
         raise _UsageError(f"--log attend une adresse http(s)://, pas « {base} »")
     current = _fetch_json(f"{base}/preuves/log/checkpoint")
-    old = bundle.get("checkpoint", {}).get("size") if isinstance(bundle, dict) else None
-    new = current.get("size") if isinstance(current, dict) else None
+    receipt = bundle.get("checkpoint") if isinstance(bundle, dict) else None
+    old = receipt.get("size") if isinstance(receipt, dict) else None
+    new = current.get("size")
     proof = None
     if isinstance(old, int) and isinstance(new, int) and 0 < old < new:
         proof = _fetch_json(f"{base}/preuves/log/consistency?first={old}&second={new}")
@@ -2422,6 +2461,8 @@ def _run(args: argparse.Namespace) -> Report:
             witnesses.append(parse_witness_key(vkey))
         except VerificationError as exc:
             raise _UsageError(str(exc)) from None
+    if args.witnesses is not None and args.witnesses < 1:
+        raise _UsageError(f"--witnesses {args.witnesses} : au moins 1 contresignature exigée")
     if args.witnesses is not None and args.witnesses > len(witnesses):
         raise _UsageError(
             f"--witnesses {args.witnesses} : seulement {len(witnesses)} témoin(s) donné(s) (--witness)"
