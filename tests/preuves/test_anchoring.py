@@ -9,8 +9,9 @@ import subprocess
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 
-from preuves import anchoring, journal, keys, log, verifier
+from preuves import anchoring, audit, journal, keys, log, verifier
 from preuves.models import JournalHead, LogLeaf
 
 from .tampering import rewrite_entry
@@ -61,13 +62,14 @@ def test_a_rewritten_journal_contradicts_its_anchor(db):
     for i in range(4):
         journal.record("test.anchor", payload={"montant": i})
     anchoring.anchor_journal()
-    assert anchoring.verify_anchors().ok
+    assert audit.verify_all().ok
     rewrite_entry(2, {"montant": 1000})
     assert journal.verify().ok  # the chain alone cannot tell
-    check = anchoring.verify_anchors()
+    check = audit.verify_all()
     assert not check.ok
-    assert "l'entrée n° 4 du journal a le hash" in check.error
-    assert "journal réécrit" in check.error
+    problems = " ".join(check.problems)
+    assert "l'entrée n° 4 du journal a le hash" in problems
+    assert "journal réécrit" in problems
     with pytest.raises(CommandError, match="Journal réécrit"):
         call_command("journal", "verify")
 
@@ -77,3 +79,14 @@ def test_journal_verify_reports_anchors(db, capsys):
     anchoring.anchor_journal()
     call_command("journal", "verify")
     assert "1 ancrages concordants" in capsys.readouterr().out
+
+
+def test_a_malformed_last_anchor_does_not_stop_anchoring(db):
+    """A crafted anchor leaf (the runtime role can insert) is named by the full
+    verification; anchoring goes on rather than crash."""
+    journal.record("test.anchor")
+    with transaction.atomic():
+        log.append("journal.head", {"seq": ["pas", "un", "nombre"]})
+    leaf = anchoring.anchor_journal()
+    assert leaf is not None
+    assert "ancrage" in " ".join(audit.verify_all().problems)

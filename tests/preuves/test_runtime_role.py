@@ -25,7 +25,7 @@ from django.db import connection
 from django.db.utils import ConnectionHandler
 
 from marches import services
-from preuves import anchoring, checks, database_roles, journal
+from preuves import anchoring, audit, checks, database_roles, journal
 from preuves.models import JournalEntry, JournalHead, LogLeaf
 from tests.factories import MembershipFactory
 from tests.marches.test_services import publishable
@@ -203,7 +203,7 @@ def test_the_platform_writes_and_verifies_as_the_runtime_role(roles):
         session.save()  # UPDATE
         session.delete()  # DELETE, on an ordinary table
         assert journal.verify().ok
-        assert anchoring.verify_anchors().ok
+        assert audit.verify_all().ok
         # And the deployment check has nothing to say about this role.
         assert checks.database_role(None, databases=["default"]) == []
     assert JournalHead.objects.get().seq == JournalEntry.objects.count()
@@ -282,7 +282,7 @@ def test_the_rewrite_is_refused_at_each_step(roles):
         cursor.execute(TRIGGERS, [APPEND_ONLY])
         assert cursor.fetchall() == triggers_before
     assert journal.verify().ok
-    assert anchoring.verify_anchors().ok
+    assert audit.verify_all().ok
 
 
 @needs_postgresql
