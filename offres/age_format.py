@@ -6,8 +6,11 @@ The server never holds a key that opens a bid, so it checks the form, not the co
   then a base64 body wrapped at 64 columns, its last line shorter), at least one X25519
   stanza — the commission's key is X25519 — and no `scrypt` stanza (a file encrypted with a
   passphrase could be opened by nobody at the ceremony), then the `---` line with a 32-byte
-  MAC. It is read from the first bytes of an upload, so a file that is not age is refused
-  at its first chunk;
+  MAC. Each X25519 stanza's ephemeral share must be a point that a key can meet: a low-order
+  point of Curve25519 (or the all-zero point) makes every shared secret all-zero, which `age`
+  refuses, so such a file could never be opened. The header is read from the first bytes of
+  an upload, so a file that is not age, or that no key could open, is refused at its first
+  chunk;
 - the payload's length, once the upload is complete: a 16-byte nonce, then chunks of
   64 KiB + 16 bytes of tag, the last one shorter and never empty unless it is the only one.
 
@@ -23,6 +26,8 @@ import binascii
 import re
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
 VERSION_LINE = b"age-encryption.org/v1\n"
 ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 MAX_HEADER_BYTES = 64 * 1024
@@ -31,6 +36,9 @@ TAG = 16
 NONCE = 16
 COLUMNS = 64
 _ARGUMENT = re.compile(rb"[\x21-\x7e]+")
+# Any scalar will do: X25519 clamps it to a multiple of 8, the cofactor, so the shared secret
+# is all-zero exactly when the share is a low-order point, whatever the recipient's key.
+_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
 class AgeFormatError(ValueError):
@@ -65,6 +73,16 @@ def _b64(text: bytes, what: str) -> bytes:
     if base64.b64encode(decoded).rstrip(b"=") != text:
         raise AgeFormatError(f"{what} : base64 non canonique")
     return decoded
+
+
+def is_low_order(share: bytes) -> bool:
+    """Whether an X25519 share is a low-order point (the all-zero point among them), in any of
+    its encodings: with it every shared secret is all-zero, and `age` refuses to decrypt."""
+    try:
+        _PROBE.exchange(X25519PublicKey.from_public_bytes(share))
+    except ValueError:  # cryptography refuses an all-zero shared secret
+        return True
+    return False
 
 
 def parse_header(data: bytes) -> Header:
@@ -129,8 +147,17 @@ def parse_header(data: bytes) -> Header:
     for stanza in stanzas:
         if stanza.type == "X25519" and (len(stanza.arguments) != 1 or len(stanza.body) != 32):
             raise AgeFormatError("destinataire X25519 mal formé dans l'en-tête age")
-        if stanza.type == "X25519" and len(_b64(stanza.arguments[0].encode(), "clé éphémère X25519")) != 32:
-            raise AgeFormatError("clé éphémère X25519 de longueur incorrecte")
+        if stanza.type == "X25519":
+            share = _b64(stanza.arguments[0].encode(), "clé éphémère X25519")
+            if len(share) != 32:
+                raise AgeFormatError("clé éphémère X25519 de longueur incorrecte")
+            if is_low_order(share):
+                raise AgeFormatError(
+                    "la clé éphémère X25519 de l'en-tête est un point d'ordre faible de Curve25519 : "
+                    "aucune clé ne pourra jamais ouvrir ce fichier, il ne vaudrait pas offre. "
+                    "Chiffrez à nouveau le document avec age (age -r age1… -o fichier.age fichier) ou "
+                    "depuis la page de dépôt de la plateforme, puis renvoyez-le."
+                )
     if header.x25519_count == 0:
         raise AgeFormatError(
             "aucun destinataire X25519 dans l'en-tête : le fichier n'est pas chiffré pour une clé "
