@@ -247,6 +247,14 @@ class DepositFileContentView(APIView):
         return Response(DepositFileSerializer(updated).data)
 
 
+class MillisecondsDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with the milliseconds always written (« …T10:15:03.000+01:00 »), as the token
+    dates them: DRF's default drops a zero fraction and writes microseconds otherwise."""
+
+    def to_representation(self, value):
+        return self.enforce_timezone(value).isoformat(timespec="milliseconds")
+
+
 class ReceiptSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     state = serializers.CharField()
@@ -254,7 +262,10 @@ class ReceiptSerializer(serializers.Serializer):
     late = serializers.BooleanField(help_text="Reçu après la date limite : conservé, jamais ouvert.")
     digest = serializers.CharField(help_text="SHA-256 du bordereau (bordereau.json), horodaté et journalisé.")
     log_index = serializers.IntegerField()
-    timestamp = serializers.DateTimeField(source="timestamp.gen_time")
+    timestamp = MillisecondsDateTimeField(
+        source="timestamp.gen_time",
+        help_text="La date du jeton d'horodatage RFC 3161 (genTime), à la milliseconde, heure de Paris.",
+    )
     mentions = serializers.SerializerMethodField(help_text="Les mentions de l'accusé de réception.")
     files = serializers.SerializerMethodField()
     commitment_opening = serializers.SerializerMethodField(
