@@ -106,7 +106,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # is locked », and every transaction takes the write lock at BEGIN (IMMEDIATE), so a read-then-
 # write transaction never fails on upgrading its lock. IMMEDIATE is also what serialises the
 # finalisations and the log's appends there, select_for_update() being a no-op on SQLite
-# (tests/offres/test_sqlite_concurrency.py).
+# (tests/offres/test_sqlite_concurrency.py). synchronous=FULL, not WAL's usual NORMAL: a commit
+# is on disk before its receipt is sent, so a power cut cannot forget a receipted deposit and
+# hand its log index to another leaf.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
