@@ -101,6 +101,22 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# SQLite (the embedded default) takes parallel deposits: WAL lets readers go on beside the one
+# writer, a writer waits for the lock (busy timeout, seconds) instead of failing with « database
+# is locked », and every transaction takes the write lock at BEGIN (IMMEDIATE), so a read-then-
+# write transaction never fails on upgrading its lock. IMMEDIATE is also what serialises the
+# finalisations and the log's appends there, select_for_update() being a no-op on SQLite
+# (tests/offres/test_sqlite_concurrency.py). synchronous=FULL, not WAL's usual NORMAL: a commit
+# is on disk before its receipt is sent, so a power cut cannot forget a receipted deposit and
+# hand its log index to another leaf.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts and authentication ------------------------------------------------------
