@@ -37,10 +37,14 @@ $(BUNDLE): $(wildcard static/offres/src/*.js) node_modules/.installed
 static: $(BUNDLE)
 
 ## Run the platform on embedded defaults (SQLite, local files, eager tasks) with demo data.
+## DEBUG off, so that the demo shows the platform's French error pages (404, 500), not
+## Django's debug page; --insecure keeps runserver serving the static files.
+## tests/test_first_use.py starts the server with RUNSERVER.
+RUNSERVER := DEBUG=False $(PY) manage.py runserver --insecure 127.0.0.1:8000
 run: $(VENV)/.base-installed $(BUNDLE)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(RUNSERVER)
 
 ## Run the whole test suite (SQLite by default; PostgreSQL + Redis when DATABASE_URL and
 ## CELERY_BROKER_URL are set, as in CI).

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import ApplicationError
@@ -15,9 +16,13 @@ from ..models import ApiToken, Invitation, TOTPDevice
 
 @login_required
 def account(request):
+    return render(request, "comptes/account.html", _account_context(request))
+
+
+def _account_context(request, *, new_token: dict | None = None) -> dict:
     user = request.user
     device = TOTPDevice.objects.filter(user=user).first()
-    context = {
+    return {
         "profile_form": ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name}),
         "token_form": ApiTokenForm(),
         "tokens": ApiToken.objects.filter(user=user),
@@ -27,11 +32,10 @@ def account(request):
         "pending_invitations": Invitation.objects.pending()
         .filter(email=user.email)
         .select_related("organisation"),
-        "new_token": request.session.pop("new_api_token", None),
+        "new_token": new_token,
         "is_commission_member": user.memberships.filter(role="commission_member").exists(),
         "ceremony_key": user.ceremony_key,
     }
-    return render(request, "comptes/account.html", context)
 
 
 @login_required
@@ -136,15 +140,17 @@ def totp_disable(request):
 
 @login_required
 @require_POST
+@never_cache
 def token_create(request):
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Donnez un nom au jeton.")
         return redirect("comptes:account")
     token, secret = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
-    # Shown once on the next page, then gone from the session.
-    request.session["new_api_token"] = {"name": token.name, "secret": secret}
-    return redirect("comptes:account")
+    # Shown once, in this very response (never cached), and stored nowhere: not in the
+    # session, not in the database (only its digest), so no later page can show it again.
+    new_token = {"name": token.name, "secret": secret}
+    return render(request, "comptes/account.html", _account_context(request, new_token=new_token))
 
 
 @login_required

@@ -337,10 +337,10 @@ TEST_DEPOSITS_PER_DAY = env.int("TEST_DEPOSITS_PER_DAY", default=20)
 # --- Proofs (preuves) -------------------------------------------------------------------
 # The platform's own key material, generated on first use and reused afterwards: the local
 # certification authority, the embedded TSA's certificate, the PDF seal certificate and the
-# transparency log's Ed25519 key (preuves/keys.py). Outside the repository; in production a
-# persistent volume readable by the web and worker processes only.
-_DATA_HOME = Path(env("XDG_DATA_HOME", default=str(Path.home() / ".local" / "share")))
-PREUVES_KEY_DIR = Path(env("PREUVES_KEY_DIR", default=str(_DATA_HOME / "marches-ouverts" / "cles")))
+# transparency log's Ed25519 key (preuves/keys.py). Embedded default: the checkout's ignored
+# var/cles, its own for each clone and gone with `make clean`; production sets its own
+# (production.py), a persistent volume readable by the web and worker processes only.
+PREUVES_KEY_DIR = Path(env("PREUVES_KEY_DIR", default=str(BASE_DIR / "var" / "cles")))
 # RFC 3161 time-stamping authority. Empty: the embedded TSA answers in-process (and at
 # POST /preuves/tsa). Set: an external (qualified eIDAS) TSA over HTTP, whose tokens must
 # chain to a certificate of TSA_CA_BUNDLE (PEM). Either way every token is verified first.

@@ -3,6 +3,8 @@
 Refuses to start without SECRET_KEY and ALLOWED_HOSTS: env() raises ImproperlyConfigured.
 """
 
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -25,6 +27,10 @@ CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# The keys never default to the code tree: PREUVES_KEY_DIR (the Docker stack's volume), or
+# else the service user's XDG data folder.
+_DATA_HOME = Path(env("XDG_DATA_HOME", default=str(Path.home() / ".local" / "share")))
+PREUVES_KEY_DIR = Path(env("PREUVES_KEY_DIR", default=str(_DATA_HOME / "marches-ouverts" / "cles")))
 
 # nginx (docker/) sets X-Forwarded-For to the address it saw: the journal and the login
 # lockout use that one.
