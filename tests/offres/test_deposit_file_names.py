@@ -109,3 +109,30 @@ def test_ordinary_names_are_accepted(client, deposit_url):
         "console.age",
     ):
         assert announce(client, deposit_url, name).status_code == 201, name
+
+
+def test_the_register_shows_counts_and_sizes_never_names(client, published, buyer_agent):
+    """Before the opening, buyer staff see how many files and how many bytes, not the names:
+    a name (« offre-entreprise-X-prix-bas.pdf ») can reveal the offer."""
+    from tests.factories import MembershipFactory
+    from tests.helpers import login_as, text
+
+    from . import builders
+
+    consultation, _ = published
+    company = MembershipFactory(company_admin=True)
+    files = [
+        ("offer", "NOM-REVELATEUR-prix.pdf.age", builders.encrypt_to(consultation, "offer", b"offre")),
+        ("offer", "NOM-REVELATEUR-bpu.xlsx.age", builders.encrypt_to(consultation, "offer", b"bordereau")),
+    ]
+    builders.receive(consultation, company.user, files, company=company.organisation)
+    size = sum(len(data) for _, _, data in files)
+    login_as(client, buyer_agent.user)
+    page = text(client.get(f"/plis/acheteur/{consultation.pk}/registre-des-depots/"))
+    assert company.organisation.name in page
+    assert "<td>2</td>" in page  # two files
+    assert f"{size} octets" in page.replace("\xa0", " ")
+    assert "NOM-REVELATEUR" not in page
+    csv = b"".join(client.get(f"/plis/acheteur/{consultation.pk}/registre-des-depots.csv").streaming_content)
+    assert f";2;{size};".encode() in csv
+    assert b"NOM-REVELATEUR" not in csv
