@@ -25,6 +25,8 @@ from django.conf import settings
 
 from config.errors import ApplicationError
 
+from .names import PathTree
+
 CHUNK_SIZE = 64 * 1024
 # The compression ratio is judged once a member has produced this much: below it, a text
 # file full of repetitions may compress 1000:1 and still be harmless.
@@ -41,6 +43,9 @@ JUNK_FILES = frozenset({".DS_Store", "Thumbs.db"})
 # « rapportexe.pdf ». Refused with the control characters.
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Device names Windows reserves, with any extension (« CON.pdf » too): such a file cannot be
+# created there, so a DCE or a deposit holding one could not be unpacked.
+_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\.|$)", re.IGNORECASE)
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 
@@ -91,7 +96,8 @@ def safe_relative_path(name: str) -> str:
 
     Backslashes become slashes, leading `./` and duplicate slashes go, Unicode is NFC (a
     name typed on macOS equals the same name typed on Windows). Refused: empty names,
-    absolute paths, drive letters, `..`, control characters, over-long names.
+    absolute paths, drive letters, `..`, control characters, names Windows reserves (« CON »,
+    « NUL.txt »…), over-long names.
     """
     if not name or not name.strip():
         raise _refuse_path(name, "le nom est vide")
@@ -107,6 +113,9 @@ def safe_relative_path(name: str) -> str:
         raise _refuse_path(name, "il remonte dans l'arborescence (« .. »)")
     if not parts:
         raise _refuse_path(name, "le nom est vide")
+    reserved = next((part for part in parts if _RESERVED.match(part.rstrip(" ."))), None)
+    if reserved:
+        raise _refuse_path(name, f"« {reserved} » est un nom réservé par Windows")
     if any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts):
         raise _refuse_path(name, f"un nom dépasse {MAX_COMPONENT_BYTES} octets")
     path = "/".join(parts)
@@ -146,9 +155,7 @@ def _is_junk(path: str) -> bool:
 def _plan(zf: zipfile.ZipFile, limits: ArchiveLimits) -> list[tuple[zipfile.ZipInfo, str]]:
     """Every check that needs no decompression, on every entry, before anything is extracted."""
     planned: list[tuple[zipfile.ZipInfo, str]] = []
-    # Case-folded path → path as written, for the files and for the folders they imply.
-    files: dict[str, str] = {}
-    directories: dict[str, str] = {}
+    tree = PathTree()
     for info in zf.infolist():
         name = _member_name(info)
         try:
@@ -174,36 +181,15 @@ def _plan(zf: zipfile.ZipFile, limits: ArchiveLimits) -> list[tuple[zipfile.ZipI
                 "encrypted",
                 path=path,
             )
-        # Compared case-folded: the DCE is downloaded and unpacked on Windows and macOS,
-        # where « Plan.pdf » and « plan.pdf » are the same file.
-        key = path.casefold()
-        parts = path.split("/")
-        ancestors = {"/".join(parts[:i]).casefold(): "/".join(parts[:i]) for i in range(1, len(parts))}
-        if key in files:
-            raise _duplicate(files[key], path)
-        folder_clash = directories.get(key) or next((files[a] for a in ancestors if a in files), None)
-        if folder_clash:
-            raise _archive_error(
-                f"L'archive contient un fichier et un dossier de même nom : « {folder_clash} ».",
-                "duplicate_path",
-                path=folder_clash,
-            )
-        files[key] = path
-        directories.update(ancestors)
+        # Compared case-folded and NFC (marches.names): the DCE is downloaded and unpacked
+        # on Windows and macOS, where « Plan.pdf » and « plan.pdf » are the same file.
+        clash = tree.add(path)
+        if clash:
+            raise _archive_error(clash.message("L'archive contient"), "duplicate_path", path=clash.second)
         planned.append((info, path))
         if len(planned) > limits.max_files:
             raise _archive_error(f"L'archive contient plus de {limits.max_files} fichiers.", "too_many_files")
     return planned
-
-
-def _duplicate(first: str, second: str) -> ApplicationError:
-    if first == second:
-        message = f"L'archive contient deux fois le fichier « {second} »."
-    else:
-        message = f"L'archive contient deux éléments de même nom : « {first} » et « {second} »."
-        if first.casefold() == second.casefold():
-            message = message[:-1] + " (majuscules et minuscules confondues)."
-    return _archive_error(message, "duplicate_path", path=second)
 
 
 def _check_announced_total(planned: list[tuple[zipfile.ZipInfo, str]], limits: ArchiveLimits) -> None:

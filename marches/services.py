@@ -23,6 +23,7 @@ from preuves import journal
 
 from . import antivirus, archive, checks, rules, storage, workflow
 from .models import CommissionSeat, Consultation, CpvCode, DceDownload, DceFile, DceVersion, Lot
+from .names import PathTree
 
 State = Consultation.State
 
@@ -632,13 +633,7 @@ def dce_add_files(
 
 
 def _check_batch(incoming: list[_Incoming], limits: archive.ArchiveLimits) -> None:
-    paths = [i.path for i in incoming]
-    duplicates = sorted({p for p in paths if paths.count(p) > 1})
-    if duplicates:
-        raise ApplicationError(
-            "Plusieurs fichiers de l'envoi portent le même nom : " + ", ".join(duplicates) + ".",
-            code="validation",
-        )
+    _check_names(incoming, existing=())
     if not incoming:
         raise ApplicationError("L'envoi ne contient aucun fichier.", code="validation")
     if len(incoming) > limits.max_files:
@@ -650,10 +645,34 @@ def _check_batch(incoming: list[_Incoming], limits: archive.ArchiveLimits) -> No
         )
 
 
+def _check_names(incoming: list[_Incoming], *, existing: Iterable[str]) -> None:
+    """The zip's rule (marches.names) over the whole working version: no two elements that
+    Windows or macOS would take for one, whichever uploads they came from. A file with exactly
+    the same path replaces the previous one, so it does not count as already there."""
+    paths = [i.path for i in incoming]
+    replaced = set(paths)
+    kept = PathTree(path for path in existing if path not in replaced)
+    added = PathTree()
+    for path in paths:
+        clash = added.add(path)
+        subject = "L'envoi contient"
+        if clash is None:
+            clash, subject = kept.clash(path), "Le DCE contiendrait"
+        if clash:
+            raise ApplicationError(
+                f"{clash.message(subject)} Aucun fichier n'a été importé.",
+                code="duplicate_path",
+                details={"path": clash.second},
+            )
+
+
 @transaction.atomic
 def _dce_store(consultation: Consultation, added_by: User, incoming: list[_Incoming]) -> list[DceFile]:
     consultation = _lock(consultation)
     version = dce_working_version(consultation, by=added_by)
+    # Checked again here, under the consultation's lock and before any blob is stored: another
+    # upload may have added its files while this one was being scanned.
+    _check_names(incoming, existing=version.files.values_list("path", flat=True))
     created = []
     for item in incoming:
         blob = storage.store_blob(item.file, item.sha256)

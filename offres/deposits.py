@@ -42,7 +42,9 @@ from django.utils import timezone
 
 from comptes.models import Membership, Organisation, User
 from config.errors import ApplicationError
+from marches import archive
 from marches.models import Consultation, Lot
+from marches.names import PathTree
 from preuves import journal, timestamps
 from preuves import log as preuves_log
 
@@ -165,11 +167,27 @@ def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: in
         raise ApplicationError(
             "Enveloppe inconnue : « candidature » ou « offre » attendue.", code="validation"
         )
-    name = name.strip().replace("/", "_").replace("\\", "_")
-    if not name or len(name) > 255:
+    # The DCE's rules (marches.archive, marches.names): a file name is listed in the receipt
+    # and unpacked on the commission's computers, so nothing that displays as another name
+    # (bidirectional controls), no control character, no folder, no `..`, no name Windows
+    # reserves, 255 bytes at most, NFC; and no two names Windows or macOS would take for one.
+    name = name.strip()
+    try:
+        clean = archive.safe_relative_path(name)
+    except ApplicationError as exc:
         raise ApplicationError(
-            "Nom de fichier vide ou trop long (255 caractères au plus).", code="validation"
+            f"Le nom de fichier « {exc.details['path']} » est refusé : {exc.details['reason']}.",
+            code="unsafe_name",
+            details=exc.details,
+        ) from exc
+    if "/" in name or "\\" in name:  # shown as given: safe_relative_path() found nothing hidden
+        raise ApplicationError(
+            f"Le nom de fichier « {name} » est refusé : il contient une barre oblique (« / » ou "
+            "« \\ ») ; un pli ne contient pas de dossiers, donnez le nom du fichier seul.",
+            code="unsafe_name",
+            details={"path": name, "reason": "il contient une barre oblique"},
         )
+    name = clean
     if size < 1:
         raise ApplicationError("Un fichier chiffré n'est jamais vide.", code="validation")
     announced = deposit.files.aggregate(total=Sum("size"))["total"] or 0
@@ -181,9 +199,17 @@ def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: in
             code="too_large",
             status=413,
         )
-    if deposit.files.filter(envelope=envelope, name=name).exists():
+    clash = PathTree(deposit.files.filter(envelope=envelope).values_list("name", flat=True)).clash(name)
+    if clash and clash.first == name:
         raise ApplicationError(
             f"Un fichier « {name} » est déjà dans cette enveloppe.", code="duplicate", status=409
+        )
+    if clash:
+        raise ApplicationError(
+            clash.message("L'enveloppe contiendrait") + " Renommez l'un des deux fichiers.",
+            code="duplicate",
+            status=409,
+            details={"name": name, "existing": clash.first},
         )
     return DepositFile.objects.create(
         deposit=deposit, envelope=envelope, name=name, size=size, created_at=timezone.now()

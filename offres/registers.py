@@ -1,5 +1,7 @@
 """The deposit register (registre des dépôts) of a consultation, as buyer staff see it:
-company, reception time, lots, sizes and the fate of each deposit — never its contents.
+company, reception time, lots, sizes and the fate of each deposit — never its contents,
+nor its file names: a name (« offre-prix-bas.pdf ») can reveal the offer, so a row counts
+the files and adds up their sizes. The company's receipt lists the names.
 
 Several deposits of one company are all kept; for each lot, only the last one received in
 time will be opened. A deposit is « retenu » for the lots where it is that last one,
