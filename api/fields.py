@@ -35,6 +35,10 @@ OPTIONAL_TEXT_PATTERN = r"^[^\x00]*$"
 # Euros with at most two decimals, above zero (the model's check constraint), 12 digits at most.
 AMOUNT_PATTERN = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
 FOLDER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+# A deposit's file name: one name, not a path (no separator), no control or bidirectional
+# character, not « . » nor « .. » (marches.archive.safe_relative_path, with the rest in words).
+_NOT_IN_NAME = r"\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069/\\"
+FILE_NAME_PATTERN = rf"^(?!\.{{1,2}}$)[^{_NOT_IN_NAME}]*[^\s{_NOT_IN_NAME}][^{_NOT_IN_NAME}]*$"
 _DEPT = r"0[1-9]|1[0-9]|2[1-9]|[3-8][0-9]|9[0-5]|2[AB]"
 PLACE_PATTERN = rf"^(({_DEPT})([0-9]{{3}})?|97[1-46]([0-9]{{2}})?)$"
 
@@ -65,6 +69,12 @@ class PlaceField(Patterned, serializers.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(max_length=5, **kwargs)
+
+
+class FileNameField(Patterned, serializers.CharField):
+    """A deposit's file name. What a pattern cannot say is in the description."""
+
+    pattern = FILE_NAME_PATTERN
 
 
 class FolderField(Patterned, serializers.CharField):

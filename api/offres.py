@@ -20,7 +20,7 @@ from offres import commitments, deposits, receipts
 from offres.models import Deposit, DepositFile
 
 from .errors import ErrorSerializer
-from .fields import SMALL_MAX, TextField, identifier
+from .fields import SMALL_MAX, FileNameField, identifier
 from .marches import validated
 from .schema import RequiredBodyAutoSchema
 
@@ -52,7 +52,12 @@ class DepositOpenSerializer(serializers.Serializer):
 
 class DepositFileInputSerializer(serializers.Serializer):
     envelope = serializers.ChoiceField(choices=["application", "offer"], help_text="candidature ou offre")
-    name = TextField(max_length=255)
+    name = FileNameField(
+        max_length=255,
+        help_text="Nom du fichier, sans dossier : ni « / » ni « \\ », ni caractère de contrôle ou de "
+        "direction d'écriture, ni nom réservé par Windows (CON, PRN, AUX, NUL, COM1…, LPT1…), au plus "
+        "255 octets en UTF-8 ; deux noms d'une enveloppe ne diffèrent pas que par la casse.",
+    )
     size = serializers.IntegerField(min_value=1, help_text="Taille du fichier chiffré (age), en octets.")
 
 
