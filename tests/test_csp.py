@@ -313,7 +313,10 @@ PRODUCTION_UNDER_TEST = '''
 served by WhiteNoise from the apps' folders (no collectstatic in a test)."""
 import json, os
 from config.settings.production import *  # noqa
-DATABASES = {"default": {**DATABASES["default"], **json.loads(os.environ["CSP_TEST_DATABASE"])}}
+# The test's database, without the embedded default's SQLite options (WAL, immediate transactions).
+DATABASES = {
+    "default": {**DATABASES["default"], **json.loads(os.environ["CSP_TEST_DATABASE"]), "OPTIONS": {}}
+}
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = True
 '''
