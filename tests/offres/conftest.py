@@ -13,6 +13,7 @@ from marches import services
 from tests.factories import MembershipFactory
 from tests.marches.test_services import publishable
 
+from . import builders
 from .test_deposit_api import CHUNK, post_json
 
 AGE = shutil.which("age")
@@ -53,3 +54,17 @@ def deposit_setup(live_server, bidder, published, tmp_path):
     )
     assert status == 201, file
     return token, base, file, ciphertext
+
+
+@pytest.fixture
+def bidder_membership():
+    """A company admin whose deposits the bidder-side tests look at."""
+    return MembershipFactory(company_admin=True, organisation__name="Charpentes Bernard")
+
+
+@pytest.fixture
+def received(published, bidder_membership):
+    """One received deposit of `bidder_membership` on the published consultation."""
+    consultation, _ = published
+    ciphertext = builders.encrypt_to(consultation, "offer", b"offre")
+    return builders.receive(consultation, bidder_membership.user, [("offer", "offre.pdf.age", ciphertext)])

@@ -17,18 +17,6 @@ from . import builders
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def bidder_membership():
-    return MembershipFactory(company_admin=True, organisation__name="Charpentes Bernard")
-
-
-@pytest.fixture
-def received(published, bidder_membership):
-    consultation, _ = published
-    ciphertext = builders.encrypt_to(consultation, "offer", b"offre")
-    return builders.receive(consultation, bidder_membership.user, [("offer", "offre.pdf.age", ciphertext)])
-
-
 def test_the_deposit_page_shows_the_published_recipients(client, published, bidder_membership):
     consultation, _ = published
     detail = text(client.get(reverse("marches:detail", args=[consultation.pk])))

@@ -11,25 +11,10 @@ from django.urls import reverse
 
 from comptes.services import api_token_create
 from preuves import pdf, timestamps, verifier
-from tests.factories import MembershipFactory
 from tests.helpers import login_as, text
-
-from . import builders
 
 pytestmark = pytest.mark.django_db
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-
-
-@pytest.fixture
-def bidder_membership():
-    return MembershipFactory(company_admin=True, organisation__name="Charpentes Bernard")
-
-
-@pytest.fixture
-def received(published, bidder_membership):
-    consultation, _ = published
-    ciphertext = builders.encrypt_to(consultation, "offer", b"offre")
-    return builders.receive(consultation, bidder_membership.user, [("offer", "offre.pdf.age", ciphertext)])
 
 
 def token_time(deposit):
