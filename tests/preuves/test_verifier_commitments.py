@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from preuves import verifier
 
+from .test_verifier import CHECKS as PLAIN_CHECKS
 from .test_verifier import (  # noqa: F401 (pki and proof are fixtures)
     Proof,
     Tree,
@@ -169,22 +170,10 @@ def bundle(committed):
     return copy.deepcopy(committed.bundle)
 
 
-CHECKS = [
-    "Format",
-    "Données de la feuille",
-    "Empreinte de la feuille",
-    "Rang de la feuille",
-    "Point de contrôle",
-    "Taille de l'arbre",
-    "Preuve d'inclusion",
-    "Clé du journal",
-    "Signature du point de contrôle",
-    "Ouverture de l'engagement",
-    "Autorité d'horodatage",
-    "Horodatage du point de contrôle",
-    "Jeton lié à la feuille",
-    "Horodatage de la feuille",
-]
+# The checks of a plain bundle (test_verifier.CHECKS), with the commitment's opening after the
+# checkpoint's signature.
+_OPENING_AFTER = PLAIN_CHECKS.index("Signature du point de contrôle") + 1
+CHECKS = [*PLAIN_CHECKS[:_OPENING_AFTER], "Ouverture de l'engagement", *PLAIN_CHECKS[_OPENING_AFTER:]]
 
 
 def pinned(proof) -> dict:  # noqa: F811
