@@ -209,9 +209,10 @@ def login_password(*, request: HttpRequest, email: str, password: str) -> LoginO
             )
         if locked:
             raise ApplicationError(lockout_message(), code="locked", status=429)
-        raise ApplicationError(
-            "Adresse e-mail ou mot de passe incorrect.", code="bad_credentials", status=401
-        )
+        message = "Adresse e-mail ou mot de passe incorrect."
+        if _login_attempts_left(request, email) == 1:
+            message += " " + last_attempt_warning(settings.AXES_COOLOFF_TIME)
+        raise ApplicationError(message, code="bad_credentials", status=401)
     if not user.email_verified:
         raise ApplicationError(
             "Votre adresse e-mail n'est pas encore confirmée : ouvrez le lien reçu par e-mail, "
@@ -230,11 +231,29 @@ def login_password(*, request: HttpRequest, email: str, password: str) -> LoginO
     return LoginOutcome.LOGGED_IN
 
 
+def _login_attempts_left(request: HttpRequest, email: str) -> int:
+    """Failures left before django-axes locks the account. Counted under the address typed,
+    known or not, so that the warning says nothing about which addresses have an account."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    failures = AxesProxyHandler.get_failures(request, {settings.AXES_USERNAME_FORM_FIELD: email})
+    return max(settings.AXES_FAILURE_LIMIT - failures, 0)
+
+
+def last_attempt_warning(cooloff: timedelta) -> str:
+    minutes = int(cooloff.total_seconds() // 60)
+    return (
+        "Attention : encore une tentative avant le verrouillage du compte pendant "
+        f"{minutes} minutes. En cas de doute, utilisez « Mot de passe oublié »."
+    )
+
+
 def lockout_message() -> str:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return (
         "Trop de tentatives de connexion infructueuses : ce compte est verrouillé pendant "
-        f"{minutes} minutes. Réessayez plus tard ou utilisez « Mot de passe oublié »."
+        f"{minutes} minutes. Réessayez plus tard, ou choisissez un nouveau mot de passe : "
+        "cela lève le verrouillage."
     )
 
 
@@ -288,6 +307,15 @@ class TotpResult(enum.Enum):
     LOCKED = "locked"
 
 
+TOTP_MALFORMED_MESSAGE = (
+    "Ce code n'a pas le bon format : saisissez les 6 chiffres affichés par votre application "
+    "(ou un code de secours, XXXX-XXXX-XXXX-XXXX). Cette saisie n'est pas comptée comme une "
+    "tentative."
+)
+TOTP_LAST_ATTEMPT_WARNING = (
+    "Attention : encore une tentative avant le blocage de la validation par second facteur "
+    f"pendant {settings.TOTP_LOCK_MINUTES} minutes."
+)
 TOTP_MESSAGES = {
     TotpResult.WRONG: "Code incorrect. Saisissez le code à 6 chiffres affiché par votre application.",
     TotpResult.REPLAYED: (
@@ -295,9 +323,23 @@ TOTP_MESSAGES = {
     ),
     TotpResult.LOCKED: (
         "Trop de codes incorrects : la validation par second facteur est bloquée pendant "
-        f"{settings.TOTP_LOCK_MINUTES} minutes."
+        f"{settings.TOTP_LOCK_MINUTES} minutes. Un code de secours reste accepté."
     ),
 }
+
+
+def _require_well_formed_totp(code: str) -> None:
+    """Checked before the device is locked and its counter touched: a malformed code is a
+    typing slip, not an attempt, and is neither counted nor journaled."""
+    if not totp.is_well_formed(code):
+        raise ApplicationError(TOTP_MALFORMED_MESSAGE, code="totp_malformed", status=400)
+
+
+def _totp_refusal(result: TotpResult, device: TOTPDevice, *, status: int) -> ApplicationError:
+    message = TOTP_MESSAGES[result]
+    if result is not TotpResult.LOCKED and device.failed_attempts == settings.TOTP_MAX_FAILURES - 1:
+        message += " " + TOTP_LAST_ATTEMPT_WARNING
+    return ApplicationError(message, code=f"totp_{result.value}", status=status)
 
 
 def _totp_attempt(*, device: TOTPDevice, code: str, request: HttpRequest | None) -> TotpResult:
@@ -334,6 +376,7 @@ def _totp_attempt(*, device: TOTPDevice, code: str, request: HttpRequest | None)
 
 
 def totp_check(*, user: User, code: str, request: HttpRequest | None = None) -> None:
+    _require_well_formed_totp(code)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
@@ -342,7 +385,7 @@ def totp_check(*, user: User, code: str, request: HttpRequest | None = None) -> 
         )
         result = _totp_attempt(device=device, code=code, request=request)
     if result is not TotpResult.OK:
-        raise ApplicationError(TOTP_MESSAGES[result], code=f"totp_{result.value}", status=401)
+        raise _totp_refusal(result, device, status=401)
 
 
 def recovery_code_use(*, user: User, code: str, request: HttpRequest | None = None) -> None:
@@ -384,6 +427,7 @@ def totp_enrolment_start(*, user: User) -> TOTPDevice:
 
 def totp_enrolment_confirm(*, request: HttpRequest, user: User, code: str) -> list[str]:
     """Activate the second factor; returns the recovery codes, shown once."""
+    _require_well_formed_totp(code)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().select_related("user").get(user=user)
         if device.confirmed_at is not None:
@@ -395,7 +439,7 @@ def totp_enrolment_confirm(*, request: HttpRequest, user: User, code: str) -> li
             codes = _recovery_codes_replace(user)
             journal.record("2fa.enrolled", actor=user, target=user, payload={"ip": client_ip(request)})
     if result is not TotpResult.OK:
-        raise ApplicationError(TOTP_MESSAGES[result], code=f"totp_{result.value}")
+        raise _totp_refusal(result, device, status=400)
     request.session[SESSION_2FA_VERIFIED] = True
     return codes
 

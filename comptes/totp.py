@@ -27,11 +27,27 @@ def qr_svg(uri: str) -> str:
     )
 
 
+# What an authenticator app shows, as people copy it: six digits, maybe split by a space.
+SEPARATORS = str.maketrans("", "", " \t\u00a0\u202f-.")
+DIGITS = 6
+
+
+def compact(code: str) -> str:
+    return code.translate(SEPARATORS)
+
+
+def is_well_formed(code: str) -> bool:
+    """Six ASCII digits once spaces, dots and dashes are taken out. Anything else (letters, a
+    missing or extra digit) is a typing slip, not a guess: refused without counting."""
+    digits = compact(code)
+    return len(digits) == DIGITS and digits.isascii() and digits.isdigit()
+
+
 def matching_step(secret: str, code: str, *, at: float | None = None) -> int | None:
     """The time step whose code equals `code`, within the drift window; None if none does."""
-    code = "".join(ch for ch in code if ch.isdigit())
-    if len(code) != 6:
+    if not is_well_formed(code):
         return None
+    code = compact(code)
     totp = pyotp.TOTP(secret)
     now = time.time() if at is None else at
     current = int(now // STEP_SECONDS)

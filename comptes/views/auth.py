@@ -12,15 +12,17 @@ from preuves import journal
 
 from .. import services
 from ..forms import CodeForm, LoginForm, RegistrationForm, ResendVerificationForm
+from ..landing import landing_url
 
 
-def _safe_next(request, default: str = "comptes:account") -> str:
+def _next(request) -> str | None:
+    """The `next=` of the login form, if it stays on this site."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
+    if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return default
+    return None
 
 
 @require_http_methods(["GET", "POST"])
@@ -104,10 +106,10 @@ def login_view(request):
             status = exc.status
         else:
             if outcome is services.LoginOutcome.SECOND_FACTOR:
-                if request.POST.get("next"):
-                    request.session["login_next"] = _safe_next(request)
+                if target := _next(request):
+                    request.session["login_next"] = target
                 return redirect("comptes:login_code")
-            return redirect(_safe_next(request))
+            return redirect(_next(request) or landing_url(request.user))
     elif form.errors:
         status = 400
     return render(
@@ -140,8 +142,7 @@ def login_code(request):
             form.add_error("code", exc.message)
             status = exc.status
         else:
-            target = request.session.pop("login_next", None) or "comptes:account"
-            return redirect(target)
+            return redirect(request.session.pop("login_next", None) or landing_url(user))
     elif form.errors:
         status = 400
     return render(request, "comptes/login_code.html", {"form": form, "pending_user": user}, status=status)

@@ -46,10 +46,15 @@ def test_enrolment_wrong_code_keeps_factor_inactive(client):
     user = MembershipFactory().user
     login_as(client, user)
     client.get(reverse("comptes:totp_enrol"))
-    response = client.post(reverse("comptes:totp_enrol"), {"code": "12"})
+    response = client.post(reverse("comptes:totp_enrol"), {"code": "123456"})
     assert response.status_code == 400
     assert "Code incorrect" in text(response)
     assert TOTPDevice.objects.get(user=user).confirmed_at is None
+    # A code of the wrong shape is said to be one, and not counted.
+    response = client.post(reverse("comptes:totp_enrol"), {"code": "12"})
+    assert response.status_code == 400
+    assert "pas le bon format" in text(response)
+    assert TOTPDevice.objects.get(user=user).failed_attempts == 1
 
 
 def test_buyer_must_enrol_before_anything_else(client):

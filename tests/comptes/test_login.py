@@ -248,7 +248,7 @@ def test_open_redirect_is_ignored(client):
         reverse("comptes:login"),
         {"username": user.email, "password": PASSWORD, "next": "https://evil.example/"},
     )
-    assert response.url == reverse("comptes:account")
+    assert response.url == reverse("offres:deposit_list")
 
 
 def test_logout_is_journaled(client):
@@ -257,3 +257,117 @@ def test_logout_is_journaled(client):
     client.post(reverse("comptes:logout"))
     assert JournalEntry.objects.filter(action="auth.logout", actor_id=user.pk).exists()
     assert "_auth_user_id" not in client.session
+
+
+# --- Lockouts: warned before the last attempt, the way out on the lock page ------------------
+
+
+def test_the_attempt_before_the_lock_warns(client, settings):
+    user = UserFactory()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 2):
+        response = password_step(client, user, "mauvais")
+        assert "Attention" not in text(response)
+    response = password_step(client, user, "mauvais")  # one attempt left
+    assert response.status_code == 401
+    assert "Attention : encore une tentative avant le verrouillage du compte pendant 15 minutes" in text(
+        response
+    )
+
+
+def test_an_unknown_address_is_warned_alike(client, settings):
+    """The warning counts attempts per address typed: it tells nothing about accounts."""
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = client.post(reverse("comptes:login"), {"username": "personne@nulle.part", "password": "x"})
+    assert "Attention : encore une tentative" in text(response)
+
+
+def test_the_lock_page_leads_to_a_new_password(client, settings):
+    user = UserFactory()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = password_step(client, user, "mauvais")
+    assert response.status_code == 429
+    page = text(response)
+    assert f'href="{reverse("comptes:password_reset")}"' in page
+    assert "Choisir un nouveau mot de passe" in page
+
+
+def wrong_code(user) -> str:
+    return "000000" if totp_code(user) != "000000" else "111111"
+
+
+def test_the_code_before_the_second_factor_lock_warns(client, settings):
+    user = UserFactory(totp=True)
+    password_step(client, user)
+    for _ in range(settings.TOTP_MAX_FAILURES - 2):
+        assert "Attention" not in text(code_step(client, wrong_code(user)))
+    response = code_step(client, wrong_code(user))
+    assert "Code incorrect" in text(response)
+    assert "Attention : encore une tentative avant le blocage" in text(response)
+
+
+@pytest.mark.parametrize("typed", ["abcdef", "12345", "1234567", "12a456", "１２３４５６", "ABCD-EFGH"])
+def test_a_malformed_code_is_not_an_attempt(client, settings, typed):
+    user = UserFactory(totp=True)
+    password_step(client, user)
+    for _ in range(settings.TOTP_MAX_FAILURES + 1):
+        response = code_step(client, typed)
+        assert response.status_code == 400
+        assert "Ce code n&#x27;a pas le bon format" in text(response) or "Ce code n'a pas le bon format" in text(
+            response
+        )
+    device = TOTPDevice.objects.get(user=user)
+    assert device.failed_attempts == 0
+    assert device.locked_until is None
+    assert not JournalEntry.objects.filter(action__startswith="2fa.").exists()
+    # Still open to the right code.
+    assert code_step(client, totp_code(user)).status_code == 302
+
+
+def test_a_spaced_code_is_well_formed(client):
+    user = UserFactory(totp=True)
+    password_step(client, user)
+    code = totp_code(user)
+    assert code_step(client, f"{code[:3]} {code[3:]}").status_code == 302
+
+
+def test_enrolment_does_not_count_a_malformed_code(client):
+    from comptes.services import totp_enrolment_start
+
+    user = MembershipFactory().user
+    login_as(client, user)
+    device = totp_enrolment_start(user=user)
+    response = client.post(reverse("comptes:totp_enrol"), {"code": "abc"})
+    assert "Ce code n" in text(response) and "pas le bon format" in text(response)
+    device.refresh_from_db()
+    assert device.failed_attempts == 0
+
+
+# --- Where a login lands -------------------------------------------------------------------
+
+
+def test_a_company_user_lands_on_its_deposits(client):
+    user = MembershipFactory(company_admin=True).user
+    response = password_step(client, user)
+    assert response.url == reverse("offres:deposit_list")
+
+
+def test_buyer_staff_land_on_their_consultations_after_the_code(client):
+    user = MembershipFactory(buyer_agent=True, user__totp=True).user
+    password_step(client, user)
+    response = code_step(client, totp_code(user))
+    assert response.url == reverse("marches:buyer_list")
+
+
+def test_a_commission_member_lands_on_the_account_page(client):
+    user = MembershipFactory(commission_member=True, user__totp=True).user
+    password_step(client, user)
+    assert code_step(client, totp_code(user)).url == reverse("comptes:account")
+
+
+def test_next_still_wins(client):
+    user = MembershipFactory(company_admin=True).user
+    target = reverse("marches:search")
+    response = client.post(
+        reverse("comptes:login"), {"username": user.email, "password": PASSWORD, "next": target}
+    )
+    assert response.url == target
