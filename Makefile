@@ -69,10 +69,11 @@ worker: $(VENV)/.base-installed
 beat: $(VENV)/.base-installed
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
 
-## Regenerate the English translation catalogue (needs Debian's gettext).
+## Regenerate the English translation catalogue and compile it with the French overrides
+## of third-party strings (locale/fr); needs Debian's gettext.
 messages: $(VENV)/.dev-installed
 	$(PY) manage.py makemessages --locale en --ignore '.venv/*' --ignore 'node_modules/*'
-	$(PY) manage.py compilemessages --locale en --ignore '.venv/*'
+	$(PY) manage.py compilemessages --locale en --locale fr --ignore '.venv/*'
 
 clean:
 	rm -rf $(VENV) node_modules db.sqlite3 var test-artifacts static/offres/build

@@ -6,6 +6,10 @@ from dsfr.forms import DsfrBaseForm
 
 from .emails import normalise_email, validate_ascii_local_part
 
+# A field required or not depending on another answer: no « (facultatif) » mark, the label
+# says when it is needed.
+CONDITIONAL_FIELD = "includes/field_conditional.html"
+
 
 class NormalisedEmailField(forms.EmailField):
     """An address field that yields the normal form (comptes/emails.py): the validators
@@ -73,23 +77,32 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     country = forms.ChoiceField(label="Pays d'établissement", choices=list(countries), initial="FR")
+    # Which identifier is required depends on the country (Organisation.clean): the fields
+    # are optional for the form, and their labels say when each one is needed rather than
+    # carrying a « (facultatif) » that would be false for the companies concerned.
     siret = forms.CharField(
-        label="SIRET (entreprise française)",
+        label="SIRET — obligatoire pour une entreprise établie en France",
         help_text="14 chiffres, par exemple 732 829 320 00074.",
         required=False,
         max_length=20,
+        template_name=CONDITIONAL_FIELD,
     )
     vat_number = forms.CharField(
-        label="Numéro de TVA intracommunautaire (entreprise de l'Union européenne)",
-        help_text="Avec le préfixe du pays, par exemple DE136695976.",
+        label="Numéro de TVA intracommunautaire — pour une entreprise d'un autre pays de l'Union "
+        "européenne",
+        help_text="Avec le préfixe du pays, par exemple DE136695976. À défaut, indiquez l'identifiant "
+        "national.",
         required=False,
         max_length=20,
+        template_name=CONDITIONAL_FIELD,
     )
     national_id = forms.CharField(
-        label="Identifiant national (entreprise hors Union européenne)",
+        label="Identifiant national — pour une entreprise établie hors de France, à défaut de "
+        "numéro de TVA",
         help_text="Numéro d'immatriculation de l'entreprise dans son pays.",
         required=False,
         max_length=50,
+        template_name=CONDITIONAL_FIELD,
     )
 
     def _password_user(self):

@@ -21,7 +21,7 @@ from comptes.models import Membership, Organisation, User
 
 from . import rules
 from .models import Consultation, CpvCode, departement_of, parse_cpv
-from .services import EDITABLE_FIELDS
+from .services import EDITABLE_FIELDS, REASON_REQUIRED
 
 PARIS = ZoneInfo("Europe/Paris")
 MB = 2**20
@@ -584,17 +584,44 @@ class AmendForm(DeadlinesMixin, DsfrBaseForm):
 # --- Outcome --------------------------------------------------------------------------------
 
 
+REASON_REQUIRED_MESSAGE = (
+    "Indiquez le motif de la décision : il est obligatoire pour une procédure infructueuse ou "
+    "déclarée sans suite."
+)
+
+
 class DeclareForm(DsfrBaseForm):
+    """The reason is required for the outcomes that need one (services.REASON_REQUIRED):
+    the field says so, required when every decision offered needs it, marked neither way
+    when it depends on the decision chosen, « facultatif » when none does."""
+
     outcome = forms.ChoiceField(label="Décision", widget=forms.RadioSelect)
     reason = forms.CharField(
         label="Motif",
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Obligatoire pour une procédure infructueuse ou déclarée sans suite (article "
-        "R2185-1) : il est communiqué aux candidats.",
     )
 
     def __init__(self, *args, choices: list[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["outcome"].choices = choices
+        needing = [label for value, label in choices if value in REASON_REQUIRED]
+        reason = self.fields["reason"]
+        if needing and len(needing) == len(choices):
+            reason.required = True
+            reason.error_messages["required"] = REASON_REQUIRED_MESSAGE
+            reason.help_text = "Il est communiqué aux candidats (article R2185-1)."
+        elif needing:
+            reason.template_name = "includes/field_conditional.html"
+            reason.label = "Motif — obligatoire si la procédure est " + " ou ".join(
+                f"« {label.lower()} »" for label in needing
+            )
+            reason.help_text = "Il est alors communiqué aux candidats (article R2185-1)."
+        self._bound_fields_cache.clear()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("outcome") in REASON_REQUIRED and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", REASON_REQUIRED_MESSAGE)
+        return cleaned

@@ -427,6 +427,8 @@ def _check_amended_deadline(consultation: Consultation, now: datetime) -> None:
 
 
 OUTCOMES = (State.AWARDED, State.UNSUCCESSFUL, State.DISCONTINUED, State.ARCHIVED)
+# Declared with a reason, which is told to the candidates (article R2185-1).
+REASON_REQUIRED = (State.UNSUCCESSFUL, State.DISCONTINUED)
 
 
 @transaction.atomic
@@ -438,7 +440,7 @@ def consultation_declare(
     _require_buyer_staff(declared_by, consultation.buyer)
     if outcome not in OUTCOMES:
         raise ApplicationError("Issue de procédure inconnue.", code="validation")
-    if outcome in (State.DISCONTINUED, State.UNSUCCESSFUL) and not reason.strip():
+    if outcome in REASON_REQUIRED and not reason.strip():
         raise ApplicationError("Indiquez le motif de la décision.", code="validation")
     return workflow.transition(consultation, outcome, actor=declared_by, reason=reason.strip())
 

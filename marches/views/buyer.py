@@ -295,7 +295,10 @@ def buyer_declare(request: HttpRequest, pk: int) -> HttpResponse:
     consultation = _consultation(request, pk)
     form = DeclareForm(request.POST, choices=_outcome_choices(consultation))
     if not form.is_valid():
-        messages.error(request, "Choisissez une décision possible pour cette consultation.")
+        if "outcome" in form.errors:
+            messages.error(request, "Choisissez une décision possible pour cette consultation.")
+        for error in form.errors.get("reason", []):
+            messages.error(request, error)
         return redirect("marches:buyer_detail", pk=pk)
     try:
         consultation = services.consultation_declare(

@@ -633,7 +633,7 @@ def test_published_detail_offers_only_allowed_outcomes(client, agent):
 def test_declare_discontinued_needs_a_reason(client, agent):
     consultation = _draft(agent, published=True)
     response = client.post(_url("buyer_declare", consultation), {"outcome": "discontinued"}, follow=True)
-    assert "Indiquez le motif de la décision." in text(response)
+    assert "Indiquez le motif de la décision : il est obligatoire" in text(response)
     consultation.refresh_from_db()
     assert consultation.state == "published"
     response = client.post(
