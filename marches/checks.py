@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import timezone
 
 from comptes.models import Membership
@@ -65,33 +64,33 @@ def publication_report(consultation: Consultation, *, at: datetime | None = None
     report = Report()
     value = total_value(consultation)
 
-    # 1. Dematerialisation threshold: the platform's floor, and the legal obligation.
-    floor = settings.DEMATERIALISATION_THRESHOLD
+    # 1. Dematerialisation threshold: the dated rule in force on the day of publication is
+    # both the legal obligation and the platform's floor (one source, marches/rules.py).
     legal = rules.dematerialisation_threshold_on(day)
-    if value < floor:
+    if legal is None:
         report.add(
             "threshold_dematerialisation",
             ERROR,
             "Seuil de dématérialisation",
-            f"La valeur estimée ({rules.euros(value)} HT) est inférieure à {rules.euros(floor)} HT : "
-            "la plateforme ne publie que les consultations à partir de ce montant. En dessous, "
-            "l'acheteur peut passer le marché sans publicité ni dépôt électronique.",
+            f"Aucun seuil de dématérialisation connu pour le {day:%d/%m/%Y}.",
         )
-    elif legal and value < legal.amount:
+    elif value < legal.amount:
         report.add(
             "threshold_dematerialisation",
-            OK,
+            ERROR,
             "Seuil de dématérialisation",
-            f"{rules.euros(value)} HT : la dématérialisation est volontaire (obligatoire à partir de "
-            f"{rules.euros(legal.amount)} HT, {legal.source}).",
+            f"La valeur estimée ({rules.euros(value)} HT) est inférieure à {rules.euros(legal.amount)} HT, "
+            f"seuil du dépôt électronique sur un profil d'acheteur ({legal.source}, "
+            f"{legal.period.label()}) : la plateforme ne publie que les consultations à partir de ce "
+            "montant ; en dessous, le dépôt électronique n'est pas obligatoire.",
         )
     else:
         report.add(
             "threshold_dematerialisation",
             OK,
             "Seuil de dématérialisation",
-            f"{rules.euros(value)} HT : dépôt électronique obligatoire"
-            + (f" ({legal.source})." if legal else "."),
+            f"{rules.euros(value)} HT : dépôt électronique obligatoire à partir de "
+            f"{rules.euros(legal.amount)} HT ({legal.source}, {legal.period.label()}).",
         )
 
     # 2. European threshold: a procédure adaptée only below it.

@@ -211,6 +211,19 @@ def _authority_help() -> str:
     )
 
 
+def dematerialisation_note(day: date) -> str:
+    """What the consultation form says of the threshold: the dated rule in force today, the
+    one the publication check applies (marches/checks.py), never a figure of its own."""
+    rule = rules.dematerialisation_threshold_on(day)
+    if rule is None:
+        return "La plateforme ne connaît pas de seuil de dématérialisation en vigueur ce jour."
+    return (
+        f"À partir de {rules.euros(rule.amount)} HT ({rule.source}, {rule.period.label()}), "
+        "le dépôt électronique est obligatoire : la plateforme publie la consultation et reçoit les "
+        "plis par voie électronique."
+    )
+
+
 class ConsultationForm(DeadlinesMixin, DsfrBaseForm):
     """Every field of a draft consultation. `user` chooses the buyers offered; with `instance`
     the form edits that draft (its buyer cannot change)."""
@@ -286,6 +299,7 @@ class ConsultationForm(DeadlinesMixin, DsfrBaseForm):
             self.fields[name] = field
             self.fields[name].widget.attrs.setdefault("class", "fr-input")
         self.fields["authority_type"].help_text = _authority_help()
+        self.dematerialisation_note = dematerialisation_note(timezone.localdate())
         limit_mb = settings.DEPOSIT_MAX_BYTES_LIMIT // MB
         size = self.fields["max_deposit_mb"]
         size.max_value = limit_mb

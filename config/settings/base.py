@@ -5,7 +5,6 @@ the embedded default needs none of them.
 """
 
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -321,10 +320,8 @@ ADMIN_URL = env("ADMIN_URL", default="gestion/")
 DSFR_MARK_OPTIONAL_FIELDS = True
 
 # --- Consultations (marches) -----------------------------------------------------------------
-# The platform serves consultations at or above this estimated value (€ excl. VAT). The legal
-# obligation to dematerialise starts at €40,000 since 2020-01-01 (marches/rules.py keeps the
-# history); a buyer may dematerialise smaller procedures from this floor on.
-DEMATERIALISATION_THRESHOLD = Decimal(env("DEMATERIALISATION_THRESHOLD", default="25000"))
+# The dematerialisation threshold is no setting: it is the law's, a dated rule in
+# marches/rules.py (€40,000 excl. VAT since 2020-01-01), read by the form and the check alike.
 # Largest deposit a buyer may allow, and the size proposed by default (bytes).
 DEPOSIT_MAX_BYTES_LIMIT = env.int("DEPOSIT_MAX_BYTES_LIMIT", default=2 * 1024**3)
 DEPOSIT_MAX_BYTES_DEFAULT = env.int("DEPOSIT_MAX_BYTES_DEFAULT", default=500 * 1024**2)

@@ -565,7 +565,7 @@ def test_publish_page_of_a_ready_draft(client, agent):
 @pytest.mark.parametrize(
     ("fields", "code", "cited"),
     [
-        ({"estimated_value": Decimal(10_000)}, "threshold_dematerialisation", "25\u202f000 € HT"),
+        ({"estimated_value": Decimal(10_000)}, "threshold_dematerialisation", "40\u202f000 € HT"),
         (
             {"estimated_value": Decimal(6_000_000), "procedure": "adapted", "nature": "works"},
             "threshold_eu",

@@ -202,15 +202,11 @@ def _refused(consultation, user, **changes):
     return exc.value
 
 
-def test_value_below_platform_threshold_refused(ready, buyer_agent):
-    error = _refused(ready, buyer_agent.user, estimated_value=Decimal(24_999))
-    assert "inférieure à 25\u202f000 € HT" in error.message
+def test_value_below_the_dematerialisation_threshold_refused(ready, buyer_agent):
+    error = _refused(ready, buyer_agent.user, estimated_value=Decimal(39_999))
+    assert "inférieure à 40\u202f000 € HT" in error.message
+    assert "décret n° 2019-1344" in error.message
     assert "threshold_dematerialisation" in error.details
-
-
-def test_threshold_is_a_setting(ready, buyer_agent, settings):
-    settings.DEMATERIALISATION_THRESHOLD = Decimal(40_000)
-    _refused(ready, buyer_agent.user, estimated_value=Decimal(30_000))
 
 
 def test_adapted_procedure_above_eu_threshold_refused_with_all_lots_counted(ready, buyer_agent):
