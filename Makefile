@@ -40,11 +40,14 @@ static: $(BUNDLE)
 ## DEBUG off, so that the demo shows the platform's French error pages (404, 500), not
 ## Django's debug page; --insecure keeps runserver serving the static files.
 ## tests/test_first_use.py starts the server with RUNSERVER.
+## The demo and the server run under config/local_clamd.py: when clamav-daemon is installed,
+## a private clamd (config, socket and log in var/clamd/, the repository's EICAR-only test
+## database) scans the DCE files, and stops with the server; without it, files stay
+## « non analysé » and the publication check says so.
 RUNSERVER := DEBUG=False $(PY) manage.py runserver --insecure 127.0.0.1:8000
 run: $(VENV)/.base-installed $(BUNDLE)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo
-	$(RUNSERVER)
+	$(PY) -m config.local_clamd sh -c '$(PY) manage.py demo && $(RUNSERVER)'
 
 ## Run the whole test suite (SQLite by default; PostgreSQL + Redis when DATABASE_URL and
 ## CELERY_BROKER_URL are set, as in CI).

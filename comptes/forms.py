@@ -88,8 +88,7 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
         template_name=CONDITIONAL_FIELD,
     )
     vat_number = forms.CharField(
-        label="Numéro de TVA intracommunautaire — pour une entreprise d'un autre pays de l'Union "
-        "européenne",
+        label="Numéro de TVA intracommunautaire — pour une entreprise d'un autre pays de l'Union européenne",
         help_text="Avec le préfixe du pays, par exemple DE136695976. À défaut, indiquez l'identifiant "
         "national.",
         required=False,
@@ -97,8 +96,7 @@ class RegistrationForm(PasswordPairMixin, DsfrBaseForm):
         template_name=CONDITIONAL_FIELD,
     )
     national_id = forms.CharField(
-        label="Identifiant national — pour une entreprise établie hors de France, à défaut de "
-        "numéro de TVA",
+        label="Identifiant national — pour une entreprise établie hors de France, à défaut de numéro de TVA",
         help_text="Numéro d'immatriculation de l'entreprise dans son pays.",
         required=False,
         max_length=50,

@@ -15,7 +15,7 @@ from django.utils import timezone
 from comptes.models import Membership
 
 from . import rules
-from .models import Consultation, DceFile
+from .models import Consultation, DceFile, DceUnscannedAcceptance, DceVersion
 
 ERROR = "error"
 WARNING = "warning"
@@ -56,6 +56,18 @@ def total_value(consultation: Consultation) -> Decimal:
     if lots:
         return sum((lot.estimated_value for lot in lots), Decimal(0))
     return consultation.estimated_value
+
+
+def unscanned_files(version: DceVersion | None) -> tuple[list[DceFile], list[DceUnscannedAcceptance]]:
+    """The version's files no antivirus analysed that no acceptance covers yet, and the
+    acceptances that cover some of its files now."""
+    if version is None:
+        return [], []
+    unscanned = list(version.files.filter(scan_status=DceFile.ScanStatus.NOT_SCANNED).order_by("path"))
+    acceptances = list(version.unscanned_acceptances.select_related("accepted_by"))
+    pending = [f for f in unscanned if not any(a.covers(f) for a in acceptances)]
+    used = [a for a in acceptances if any(a.covers(f) for f in unscanned)]
+    return pending, used
 
 
 def publication_report(consultation: Consultation, *, at: datetime | None = None) -> Report:
@@ -229,6 +241,42 @@ def publication_report(consultation: Consultation, *, at: datetime | None = None
         report.add("dce", ERROR, "Dossier de consultation", "Ajoutez au moins un document au DCE.")
     else:
         report.add("dce", OK, "Dossier de consultation", f"{files} document(s) seront publiés (version 1).")
+
+    # 5b. Antivirus: a file no antivirus analysed is never « conforme » by default. It blocks
+    # until clamd scans it (imported again with a scanner) or the buyer accepts to publish it
+    # unscanned, with a reason (services.dce_unscanned_accept); the acceptance stays shown.
+    if files:
+        pending, accepted = unscanned_files(version)
+        if pending:
+            names = ", ".join(f.path for f in pending)
+            report.add(
+                "dce_scan",
+                ERROR,
+                "Analyse antivirus du DCE",
+                f"{len(pending)} document(s) n'ont été analysés par aucun antivirus (aucun analyseur "
+                f"n'était disponible à leur import) : {names}. Importez-les à nouveau quand "
+                "l'antivirus est disponible ou, si vous les avez vérifiés vous-même, acceptez de les "
+                "publier sans analyse en indiquant pourquoi (page « Publication »).",
+            )
+        elif accepted:
+            report.add(
+                "dce_scan",
+                WARNING,
+                "Analyse antivirus du DCE",
+                " ".join(
+                    f"{len(a.files)} document(s) publiés sans analyse antivirus, accepté par "
+                    f"{a.accepted_by.get_full_name() or a.accepted_by.email} le "
+                    f"{timezone.localtime(a.accepted_at):%d/%m/%Y à %H:%M} : « {a.reason} »."
+                    for a in accepted
+                ),
+            )
+        else:
+            report.add(
+                "dce_scan",
+                OK,
+                "Analyse antivirus du DCE",
+                "Chaque document a été analysé par l'antivirus, sans menace détectée.",
+            )
 
     # 6. Lots: a multi-lot consultation has at least two.
     lot_count = consultation.lots.count()

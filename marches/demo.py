@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from comptes.models import Membership, Organisation, User
 
-from . import services
+from . import checks, services
 from .models import Consultation, CpvCode
 
 PUBLISHED = "published"
@@ -43,6 +43,10 @@ DRAFT = "draft"
 CLOSED = "closed"
 CLOSING_SOON = "closing_soon"
 CLOSING_SOON_DELAY = timedelta(minutes=45)
+DEMO_UNSCANNED_REASON = (
+    "Démonstration : documents d'exemple produits par la plateforme, et aucun antivirus "
+    "n'était démarré pour les analyser."
+)
 
 
 @dataclass(frozen=True)
@@ -611,6 +615,12 @@ def _build(spec: DemoConsultation, buyer: Organisation, reference: str, now: dat
         consultation=consultation, added_by=agent, uploads=documents.uploads(draft=spec.kind == DRAFT)
     )
     if spec.kind != DRAFT:
+        if checks.unscanned_files(consultation.dce_versions.get(published_at__isnull=True))[0]:
+            # Without clamd the documents are « non analysé », which blocks publication until
+            # the buyer decides: the demo decides as a buyer would, on the record.
+            services.dce_unscanned_accept(
+                consultation=consultation, accepted_by=agent, reason=DEMO_UNSCANNED_REASON, now=published_at
+            )
         consultation = services.consultation_publish(
             consultation=consultation, published_by=agent, now=published_at
         )

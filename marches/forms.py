@@ -538,6 +538,19 @@ class DceUploadForm(DsfrBaseForm):
     )
 
 
+class UnscannedAcceptForm(DsfrBaseForm):
+    reason = forms.CharField(
+        label="Pourquoi publier ces documents sans analyse antivirus ?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Par exemple « Documents produits par nos services et analysés par l'antivirus du "
+        "poste de travail ». Ce motif est inscrit au journal avec votre nom.",
+        error_messages={
+            "required": "Indiquez pourquoi vous acceptez de publier ces documents sans analyse antivirus."
+        },
+    )
+
+
 # --- Amendment (avis rectificatif) ----------------------------------------------------------
 
 

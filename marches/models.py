@@ -481,6 +481,35 @@ class DceFile(models.Model):
         return self.path.rsplit("/", 1)[-1]
 
 
+class DceUnscannedAcceptance(models.Model):
+    """A buyer's decision to publish DCE files that no antivirus analysed (no clamd when they
+    were imported), with its reason. It covers the files listed, by path and digest: a file
+    imported or replaced afterwards needs a scan or a decision of its own."""
+
+    version = models.ForeignKey(DceVersion, on_delete=models.PROTECT, related_name="unscanned_acceptances")
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="accepté par", on_delete=models.PROTECT, related_name="+"
+    )
+    accepted_at = models.DateTimeField("accepté le", default=timezone.now)
+    reason = models.TextField("motif")
+    # [{"path": …, "sha256": …}, …]: the files the decision is about.
+    files = models.JSONField("documents")
+
+    class Meta:
+        verbose_name = "publication sans analyse antivirus"
+        verbose_name_plural = "publications sans analyse antivirus"
+        ordering = ["version", "accepted_at"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(reason=""), name="dce_unscanned_acceptance_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} : {len(self.files)} document(s) sans analyse"
+
+    def covers(self, dce_file: DceFile) -> bool:
+        return {"path": dce_file.path, "sha256": dce_file.sha256} in self.files
+
+
 class DceDownload(models.Model):
     """The download register (registre des retraits). Downloading is free and may be
     anonymous, and an anonymous download leaves no trace; a logged-in company user, or a

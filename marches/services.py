@@ -22,7 +22,16 @@ from config.errors import ApplicationError, full_clean_and_save
 from preuves import journal
 
 from . import antivirus, archive, checks, rules, storage, workflow
-from .models import CommissionSeat, Consultation, CpvCode, DceDownload, DceFile, DceVersion, Lot
+from .models import (
+    CommissionSeat,
+    Consultation,
+    CpvCode,
+    DceDownload,
+    DceFile,
+    DceUnscannedAcceptance,
+    DceVersion,
+    Lot,
+)
 from .names import PathTree
 
 State = Consultation.State
@@ -707,6 +716,47 @@ def _dce_store(consultation: Consultation, added_by: User, incoming: list[_Incom
         },
     )
     return created
+
+
+@transaction.atomic
+def dce_unscanned_accept(
+    *, consultation: Consultation, accepted_by: User, reason: str, now: datetime | None = None
+) -> DceUnscannedAcceptance:
+    """The buyer decides to publish the working version's files that no antivirus analysed
+    (no clamd when they were imported), and says why. Staff who may publish (administrators
+    and agents of the buyer) only; journaled. The decision covers the files unscanned now,
+    by path and digest (checks.unscanned_files): one imported later needs its own."""
+    _require_buyer_staff(accepted_by, consultation.buyer)
+    consultation = _lock(consultation)
+    version = consultation.dce_versions.filter(published_at__isnull=True).first()
+    pending = checks.unscanned_files(version)[0] if version else []
+    if not pending:
+        raise ApplicationError(
+            "Aucun document du DCE en préparation n'attend de décision : tous ont été analysés "
+            "par l'antivirus, ou leur publication sans analyse est déjà acceptée.",
+            code="nothing_unscanned",
+            status=409,
+        )
+    reason = reason.strip()
+    if not reason:
+        message = "Indiquez pourquoi vous acceptez de publier ces documents sans analyse antivirus."
+        raise ApplicationError(message, code="validation", details={"reason": [message]})
+    acceptance = DceUnscannedAcceptance(
+        version=version,
+        accepted_by=accepted_by,
+        accepted_at=now or timezone.now(),
+        reason=reason,
+        files=[{"path": f.path, "sha256": f.sha256} for f in pending],
+    )
+    full_clean_and_save(acceptance)
+    journal.record(
+        "dce.unscanned_accepted",
+        actor=accepted_by,
+        organisation=consultation.buyer,
+        target=consultation,
+        payload={"version": version.number, "reason": reason, "files": acceptance.files},
+    )
+    return acceptance
 
 
 @transaction.atomic

@@ -16,6 +16,11 @@ urlpatterns = [
     path("<int:pk>/dce/", buyer.buyer_dce, name="buyer_dce"),
     path("<int:pk>/dce/<int:file_pk>/retirer/", buyer.buyer_dce_remove, name="buyer_dce_remove"),
     path("<int:pk>/publier/", buyer.buyer_publish, name="buyer_publish"),
+    path(
+        "<int:pk>/publier/sans-analyse-antivirus/",
+        buyer.buyer_dce_accept_unscanned,
+        name="buyer_dce_accept_unscanned",
+    ),
     path("<int:pk>/avis-rectificatif/", buyer.buyer_amend, name="buyer_amend"),
     path("<int:pk>/registre-des-retraits/", buyer.buyer_register, name="buyer_register"),
     path("<int:pk>/registre-des-retraits.csv", buyer.buyer_register_csv, name="buyer_register_csv"),

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in their process; a developer's shell may
 # name the key folder, the data home or the debug flag: none of them reach these processes.
@@ -136,3 +138,85 @@ def test_the_500_page_is_french_and_needs_no_request_context():
     page = response.content.decode()
     assert '<html lang="fr">' in page
     assert "Erreur du serveur" in page
+
+
+# --- make run's antivirus: a private clamd, as the tests start one ----------------------------
+
+CLAMD_PATH = Path("/usr/sbin/clamd")
+# The child reports the CLAMD_URL it was given and whether clamd answers there, then waits.
+PROBE = """
+import os, socket, sys, time
+url = os.environ.get("CLAMD_URL", "")
+alive = False
+if url:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(url.removeprefix("unix://")); s.sendall(b"zPING\\0"); alive = s.recv(8) == b"PONG\\0"
+print(url, alive, flush=True)
+if len(sys.argv) > 1:
+    time.sleep(120)
+"""
+
+
+def _answers(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(str(socket_path))
+            sock.sendall(b"zPING\0")
+            return sock.recv(8).startswith(b"PONG")
+    except OSError:
+        return False
+
+
+def test_make_run_runs_the_demo_and_the_server_under_its_clamd():
+    recipe = re.search(r"^run:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe, "the Makefile has a run target"
+    line = [step for step in recipe.group(1).splitlines() if "config.local_clamd" in step]
+    assert line, recipe.group(1)
+    assert "manage.py demo" in line[0]
+    assert "$(RUNSERVER)" in line[0]
+
+
+def test_make_run_starts_a_private_clamd_and_stops_it_with_the_server(tmp_path):
+    if not os.access(CLAMD_PATH, os.X_OK):
+        pytest.skip("clamd absent : installez le paquet Debian clamav-daemon")
+    workdir = tmp_path / "clamd"
+    socket_path = workdir / "clamd.sock"
+    with subprocess.Popen(
+        [sys.executable, "-m", "config.local_clamd", sys.executable, "-c", PROBE, "wait"],
+        cwd=ROOT,
+        env=_environ(LOCAL_CLAMD_DIR=str(workdir), CLAMD_URL=""),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as wrapper:
+        try:
+            url, alive = wrapper.stdout.readline().split()
+            assert url == f"unix://{socket_path}"
+            assert alive == "True"  # the server's process reaches clamd
+            config = (workdir / "clamd.conf").read_text()
+            assert f"DatabaseDirectory {ROOT / 'tests' / 'data' / 'clamav'}" in config
+            # Ctrl-C in the terminal: the whole foreground group gets SIGINT.
+            os.killpg(wrapper.pid, signal.SIGINT)
+            wrapper.wait(timeout=60)
+        finally:
+            if wrapper.poll() is None:
+                os.killpg(wrapper.pid, signal.SIGKILL)
+        assert "clamd arrêté." in wrapper.stderr.read()
+    assert not _answers(socket_path)
+
+
+def test_without_clamd_make_run_says_so_and_goes_on(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "config.local_clamd", sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=_environ(LOCAL_CLAMD_DIR=str(tmp_path / "clamd"), CLAMD_URL="", CLAMD=str(tmp_path / "absent")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == ["False"]  # no CLAMD_URL, and the command ran
+    assert "clamd absent" in result.stderr
+    assert "clamav-daemon" in result.stderr

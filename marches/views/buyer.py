@@ -38,6 +38,7 @@ from ..forms import (
     DceUploadForm,
     DeclareForm,
     LotFormSet,
+    UnscannedAcceptForm,
     add_service_errors,
     commission_candidates,
 )
@@ -283,6 +284,7 @@ def buyer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "report": report,
         "commission_check": checks_by_code.get("commission"),
         "dce_check": checks_by_code.get("dce"),
+        "dce_scan_check": checks_by_code.get("dce_scan"),
         "cpv_additional": list(consultation.cpv_additional.all()),
         "declare_form": DeclareForm(choices=choices) if choices else None,
     }
@@ -580,8 +582,10 @@ def buyer_publish(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("marches:buyer_detail", pk=pk)
     report = checks.publication_report(consultation)
     working = consultation.dce_versions.filter(published_at__isnull=True).first()
+    scan_check = next((c for c in report.checks if c.code == "dce_scan"), None)
     context = {
         "report": report,
+        "unscanned_form": UnscannedAcceptForm() if scan_check and scan_check.level == "error" else None,
         "service_error": service_error,
         "total_value": checks.total_value(consultation),
         "lot_count": consultation.lots.count(),
@@ -589,6 +593,33 @@ def buyer_publish(request: HttpRequest, pk: int) -> HttpResponse:
         "file_count": working.files.count() if working else 0,
     }
     return _page(request, consultation, "buyer_publish", "publish.html", context, status=status)
+
+
+@buyer_staff_required
+@require_POST
+def buyer_dce_accept_unscanned(request: HttpRequest, pk: int) -> HttpResponse:
+    """The buyer accepts to publish the DCE files no antivirus analysed, with a reason."""
+    consultation = _consultation(request, pk)
+    form = UnscannedAcceptForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("reason", []):
+            messages.error(request, error)
+        return redirect("marches:buyer_publish", pk=pk)
+    try:
+        acceptance = services.dce_unscanned_accept(
+            consultation=consultation, accepted_by=request.user, reason=form.cleaned_data["reason"]
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        if exc.status == 403:
+            return render(request, "marches/buyer/forbidden.html", status=403)
+    else:
+        messages.success(
+            request,
+            f"Publication sans analyse antivirus acceptée pour {len(acceptance.files)} document(s) ; "
+            "la décision est inscrite au journal.",
+        )
+    return redirect("marches:buyer_publish", pk=pk)
 
 
 def dce_diff(working: DceVersion | None, previous: DceVersion | None) -> dict[str, list[str]]:

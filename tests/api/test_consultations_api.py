@@ -822,6 +822,22 @@ def test_publication_refused_gives_each_rule(buyer_agent):
     assert consultation.state == "draft"
 
 
+def test_unscanned_files_block_publication(buyer_agent):
+    """Without clamd the DCE is « non analysé »: the API refuses to publish it and says why;
+    the buyer's decision to publish it unscanned is taken on the publication page."""
+    from tests.marches.test_services import publishable
+
+    consultation, _ = publishable(buyer_agent)
+    consultation.dce_versions.get().unscanned_acceptances.all().delete()
+    body = error(
+        Client().post(buyer_url(consultation.pk, "publish"), headers=token_for(buyer_agent.user)),
+        400,
+        "publication_refused",
+    )
+    assert set(body["details"]) == {"dce_scan"}
+    assert "RC.pdf" in body["details"]["dce_scan"][0]
+
+
 def test_publishing_twice_is_a_conflict(buyer_agent):
     consultation = ConsultationFactory(buyer=buyer_agent.organisation, published=True)
     error(
@@ -831,9 +847,10 @@ def test_publishing_twice_is_a_conflict(buyer_agent):
     )
 
 
-def test_create_upload_publish_end_to_end_with_a_token(buyer_agent):
+def test_create_upload_publish_end_to_end_with_a_token(buyer_agent, clamav):
     """A buyer's software drives the whole preparation through the API, and the consultation
-    then shows in the public search, page and documents."""
+    then shows in the public search, page and documents. The files are scanned by clamd: an
+    unscanned file would block publication (test_unscanned_files_block_publication)."""
     headers = token_for(buyer_agent.user)
     members = commission_members(buyer_agent.organisation)
     body = draft_body(

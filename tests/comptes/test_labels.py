@@ -19,7 +19,8 @@ LOCALE = Path(__file__).resolve().parent.parent.parent / "locale"
 
 def labels(page: str) -> dict[str, str]:
     """Each field's label as read, by the field's id."""
-    found = re.findall(r'<label[^>]*for="id_([\w-]+)"[^>]*>(.*?)(?:<span class="fr-hint-text|</label>)', page, re.S)
+    pattern = r'<label[^>]*for="id_([\w-]+)"[^>]*>(.*?)(?:<span class="fr-hint-text|</label>)'
+    found = re.findall(pattern, page, re.DOTALL)
     return {name: " ".join(re.sub(r"<[^>]+>", " ", label).split()) for name, label in found}
 
 

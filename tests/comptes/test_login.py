@@ -312,9 +312,7 @@ def test_a_malformed_code_is_not_an_attempt(client, settings, typed):
     for _ in range(settings.TOTP_MAX_FAILURES + 1):
         response = code_step(client, typed)
         assert response.status_code == 400
-        assert "Ce code n&#x27;a pas le bon format" in text(response) or "Ce code n'a pas le bon format" in text(
-            response
-        )
+        assert "Ce code n'a pas le bon format" in text(response)
     device = TOTPDevice.objects.get(user=user)
     assert device.failed_attempts == 0
     assert device.locked_until is None
@@ -337,7 +335,7 @@ def test_enrolment_does_not_count_a_malformed_code(client):
     login_as(client, user)
     device = totp_enrolment_start(user=user)
     response = client.post(reverse("comptes:totp_enrol"), {"code": "abc"})
-    assert "Ce code n" in text(response) and "pas le bon format" in text(response)
+    assert "Ce code n'a pas le bon format" in text(response)
     device.refresh_from_db()
     assert device.failed_attempts == 0
 

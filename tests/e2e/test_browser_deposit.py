@@ -62,7 +62,7 @@ def _login(page, user, root: str = "") -> None:
     page.locator("#id_username").fill(user.email)
     page.locator("#id_password").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
-    expect(page).to_have_url(f"{root or page.base_url}/comptes/compte/")
+    expect(page).to_have_url(f"{root or page.base_url}/plis/mes-plis/")
 
 
 def _choose(page, tmp_path, files: dict[str, dict[str, bytes]]) -> None:

@@ -24,6 +24,7 @@ NEW_PASSWORD = "Ouverture-des-plis-2025"
 SIRET = "44030256000014"
 
 ACCOUNT_URL = re.compile(r"/comptes/compte/$")
+DEPOSITS_URL = re.compile(r"/plis/mes-plis/$")
 LOGIN_URL = re.compile(r"/comptes/connexion/(\?.*)?$")
 CODE_URL = re.compile(r"/comptes/connexion/code/$")
 EMAIL_CONFIRMED = "Votre adresse e-mail est confirmée : vous pouvez vous connecter."
@@ -79,7 +80,11 @@ def test_company_registers_enrols_totp_and_logs_back_in_with_a_code(page, mailou
     check_page(page, "login")
     _login_password_step(page, EMAIL, NEW_PASSWORD)
 
-    # Logged in without a second factor (optional for companies): the account page.
+    # Logged in without a second factor (optional for companies): its plis, then the account.
+    expect(page).to_have_url(DEPOSITS_URL)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mes plis")
+    check_page(page, "landing_company")
+    page.get_by_role("link", name="Mon compte").first.click()
     expect(page).to_have_url(ACCOUNT_URL)
     expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
     expect(page.get_by_text("Non activée")).to_be_visible()
@@ -130,10 +135,10 @@ def test_company_registers_enrols_totp_and_logs_back_in_with_a_code(page, mailou
     page.locator("#id_code").fill(code)
     page.get_by_role("button", name="Valider").click()
 
-    expect(page).to_have_url(ACCOUNT_URL)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
+    expect(page).to_have_url(DEPOSITS_URL)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mes plis")
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
-    check_page(page, "account_after_2fa_login")
+    check_page(page, "deposits_after_2fa_login")
 
     # The journal saw it all, and the last login went through TOTP.
     user = User.objects.get(email=EMAIL)

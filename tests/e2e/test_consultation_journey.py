@@ -39,7 +39,8 @@ def _login(page, user, *, with_code: bool) -> None:
         code, _ = totp_now(user.totp_device.secret)
         page.locator("#id_code").fill(code)
         page.get_by_role("button", name="Valider").click()
-    expect(page).to_have_url(f"{page.base_url}/comptes/compte/")
+    # Buyer staff land on their consultations.
+    expect(page).to_have_url(f"{page.base_url}/consultations/acheteur/")
 
 
 @pytest.fixture

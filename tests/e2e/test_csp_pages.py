@@ -74,7 +74,7 @@ def test_a_tampered_bundle_is_not_run_on_the_deposit_page(page, buyer_agent):
     page.locator("#id_username").fill(company.email)
     page.locator("#id_password").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
-    expect(page).to_have_url(f"{page.base_url}/comptes/compte/")
+    expect(page).to_have_url(f"{page.base_url}/plis/mes-plis/")
     page.route("**/static/offres/build/chiffrement.js", tampered)
     with page.expect_console_message(lambda message: "integrity" in message.text):
         page.goto(reverse("offres:deposit_new", args=[consultation.pk]))

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from comptes.models import Membership
-from marches.models import CommissionSeat, Consultation, DceDownload, Lot
+from marches.models import CommissionSeat, Consultation, DceDownload, DceFile, Lot
 from preuves.models import JournalEntry
 
 from ..factories import ConsultationFactory, MembershipFactory, UserFactory
@@ -549,7 +549,11 @@ def test_commission_member_of_another_buyer_cannot_be_chosen(client, agent):
 
 
 def _publishable(agent, **kwargs):
-    return _draft(agent, with_commission=True, **kwargs)
+    """Ready to publish, its DCE scanned clean as clamd would have it (the unscanned case is
+    tests/marches/test_unscanned_dce.py)."""
+    consultation = _draft(agent, with_commission=True, **kwargs)
+    DceFile.objects.filter(version__consultation=consultation).update(scan_status=DceFile.ScanStatus.CLEAN)
+    return consultation
 
 
 def test_publish_page_of_a_ready_draft(client, agent):

@@ -170,3 +170,22 @@ def test_an_unreachable_antivirus_refuses_the_demo_and_leaves_nothing_behind(set
     assert not Consultation.objects.exists()
     assert not Organisation.objects.exists()
     assert not JournalEntry.objects.exists()
+
+
+def test_without_clamd_the_demo_decides_on_the_record_to_publish_unscanned():
+    call_command("demo")
+    published = Consultation.objects.public().count()
+    entries = JournalEntry.objects.filter(action="dce.unscanned_accepted")
+    assert entries.count() == published
+    assert all(e.payload["reason"] == demo.DEMO_UNSCANNED_REASON for e in entries)
+    entry = JournalEntry.objects.filter(action="consultation.published").first()
+    assert entry.payload["rules"]["dce_scan"]["level"] == "warning"
+
+
+def test_with_clamd_the_demo_documents_are_scanned(clamav):
+    call_command("demo")
+    assert DceFile.objects.exists()
+    assert not DceFile.objects.exclude(scan_status=DceFile.ScanStatus.CLEAN).exists()
+    assert not JournalEntry.objects.filter(action="dce.unscanned_accepted").exists()
+    entry = JournalEntry.objects.filter(action="consultation.published").first()
+    assert entry.payload["rules"]["dce_scan"]["level"] == "ok"

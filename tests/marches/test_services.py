@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from config.errors import ApplicationError
-from marches import services
+from marches import checks, services
 from marches.models import CommissionSeat, Consultation, CpvCode, DceDownload, DceFile, DceVersion, Lot
 from preuves import journal
 from preuves.models import JournalEntry
@@ -40,6 +40,9 @@ def _fields(**overrides):
     return fields
 
 
+TEST_REASON = "Essai automatisé : aucun antivirus dans cet environnement de test."
+
+
 def publishable(membership, **overrides):
     """A draft with a commission of three enrolled members (second factor and ceremony
     passphrase) and one DCE file: everything publication checks."""
@@ -57,6 +60,9 @@ def publishable(membership, **overrides):
     services.dce_add_files(
         consultation=consultation, added_by=agent, uploads=[("RC.pdf", io.BytesIO(b"%PDF rc"))]
     )
+    if checks.unscanned_files(consultation.dce_versions.get())[0]:
+        # No clamd in this test (the `clamav` fixture gives one): the buyer's decision.
+        services.dce_unscanned_accept(consultation=consultation, accepted_by=agent, reason=TEST_REASON)
     return consultation, members
 
 
@@ -261,7 +267,7 @@ def test_adapted_procedure_short_deadline_is_only_a_warning(ready, buyer_agent):
     ready.refresh_from_db()
     report = publication_report(ready)
     assert report.ok
-    assert [w.code for w in report.warnings] == ["deadline"]
+    assert [w.code for w in report.warnings] == ["deadline", "dce_scan"]  # dce_scan: accepted unscanned
     services.consultation_publish(consultation=ready, published_by=buyer_agent.user)
 
 
