@@ -271,8 +271,9 @@ def pending_login_user(request: HttpRequest) -> User | None:
     return None
 
 
-def login_second_factor(*, request: HttpRequest, user: User, code: str) -> None:
-    """Second step: a TOTP code or, failing that, a recovery code."""
+def login_second_factor(*, request: HttpRequest, user: User, code: str) -> str:
+    """Second step: a TOTP code or, failing that, a recovery code. Returns which was used
+    ("totp" or "recovery_code")."""
     if secrets.normalise_code(code).count("-") >= 3:
         recovery_code_use(user=user, code=code, request=request)
         method = "recovery_code"
@@ -283,6 +284,7 @@ def login_second_factor(*, request: HttpRequest, user: User, code: str) -> None:
     if pending:
         user.backend = pending["backend"]
     _login_complete(request=request, user=user, second_factor=method)
+    return method
 
 
 def _login_complete(*, request: HttpRequest, user: User, second_factor: str) -> None:

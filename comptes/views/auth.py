@@ -137,12 +137,13 @@ def login_code(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            services.login_second_factor(request=request, user=user, code=form.cleaned_data["code"])
+            method = services.login_second_factor(request=request, user=user, code=form.cleaned_data["code"])
         except ApplicationError as exc:
             form.add_error("code", exc.message)
             status = exc.status
         else:
-            return redirect(request.session.pop("login_next", None) or landing_url(user))
+            target = request.session.pop("login_next", None)
+            return redirect(target or landing_url(user, second_factor=method))
     elif form.errors:
         status = 400
     return render(request, "comptes/login_code.html", {"form": form, "pending_user": user}, status=status)

@@ -487,6 +487,7 @@ def _dce_context(consultation: Consultation, form: DceUploadForm) -> dict:
         "shown": shown,
         "files": files,
         "unscanned": any(f.scan_status != DceFile.ScanStatus.CLEAN for f in files),
+        "acceptances": list(shown.unscanned_acceptances.select_related("accepted_by")) if shown else [],
         "published_versions": published,
         "editable": state in (State.DRAFT, State.PUBLISHED),
         "next_number": (published[0].number + 1) if published else 1,

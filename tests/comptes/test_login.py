@@ -369,3 +369,13 @@ def test_next_still_wins(client):
         reverse("comptes:login"), {"username": user.email, "password": PASSWORD, "next": target}
     )
     assert response.url == target
+
+
+def test_a_recovery_code_lands_on_the_account_page(client):
+    """A lost phone: the account page is where the second factor is set up again."""
+    from comptes.services import recovery_codes_regenerate
+
+    user = MembershipFactory(company_admin=True, user__totp=True).user
+    codes = recovery_codes_regenerate(user=user)
+    password_step(client, user)
+    assert code_step(client, codes[0]).url == reverse("comptes:account")

@@ -30,7 +30,7 @@ EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H
 TITLE = "Rénovation énergétique du gymnase Jean-Moulin"
 
 
-def _login(page, user, *, with_code: bool) -> None:
+def _login(page, user, *, with_code: bool, lands_on: str = "/plis/mes-plis/") -> None:
     page.goto("/comptes/connexion/")
     page.locator("#id_username").fill(user.email)
     page.locator("#id_password").fill(PASSWORD)
@@ -39,8 +39,7 @@ def _login(page, user, *, with_code: bool) -> None:
         code, _ = totp_now(user.totp_device.secret)
         page.locator("#id_code").fill(code)
         page.get_by_role("button", name="Valider").click()
-    # Buyer staff land on their consultations.
-    expect(page).to_have_url(f"{page.base_url}/consultations/acheteur/")
+    expect(page).to_have_url(f"{page.base_url}{lands_on}")
 
 
 @pytest.fixture
@@ -66,7 +65,7 @@ def people(db):
 
 def test_agent_publishes_and_companies_download(page, browser, live_server, people, clamav, tmp_path):
     agent, members, company = people
-    _login(page, agent, with_code=True)
+    _login(page, agent, with_code=True, lands_on="/consultations/acheteur/")  # buyer staff
 
     # 1. The draft.
     page.goto("/consultations/acheteur/nouvelle/")

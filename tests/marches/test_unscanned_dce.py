@@ -162,3 +162,12 @@ def test_with_clamd_the_check_says_every_file_was_scanned(buyer_agent, clamav):
     check = scan_check(consultation)
     assert check.level == checks.OK
     assert "analysé par l'antivirus" in check.message
+
+
+def test_the_acceptance_stays_shown_on_the_dce_page_after_publication(client, draft, buyer_agent):
+    services.dce_unscanned_accept(consultation=draft, accepted_by=buyer_agent.user, reason=REASON)
+    services.consultation_publish(consultation=draft, published_by=buyer_agent.user)
+    login_as(client, buyer_agent.user)
+    page = text(client.get(reverse("marches:buyer_dce", args=[draft.pk])))
+    assert "Publication sans analyse antivirus acceptée par" in page
+    assert f"pour 2 documents : « {REASON} »" in " ".join(page.split())
