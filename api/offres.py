@@ -375,7 +375,8 @@ class DepositFinaliseView(APIView):
         summary="Valider l'envoi d'un pli",
         description="Tous les fichiers doivent être reçus en entier (409 sinon : retirez un fichier refusé "
         "avec « Retirer un fichier annoncé »). L'heure de réception est celle du serveur à cet instant. "
-        "Appeler deux fois donne le même accusé de réception. 409 pour un pli abandonné (code « abandoned »).",
+        "Appeler deux fois donne le même accusé de réception. 409 pour un pli abandonné (code "
+        "« abandoned »).",
         request=None,
         responses={200: ReceiptSerializer, **ERRORS},
         tags=TAGS,
