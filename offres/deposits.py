@@ -381,6 +381,10 @@ def chunk_receive(
     if file is None:  # removed by the company while this chunk waited for the lock
         raise ApplicationError("Fichier introuvable dans ce pli.", code="not_found", status=404)
     _company_of(user, file.deposit.company)
+    # The deposit's state read again, in a statement of its own: the one above read it in the
+    # snapshot taken before waiting for the file's lock, and an abandonment that held that lock
+    # has committed since (PostgreSQL re-reads only the locked row).
+    file.deposit.state = Deposit.objects.values_list("state", flat=True).get(pk=file.deposit_id)
     _editable(file.deposit)
     if file.complete:
         raise ApplicationError("Ce fichier est déjà reçu en entier.", code="complete", status=409)

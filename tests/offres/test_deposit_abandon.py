@@ -245,3 +245,4 @@ def test_my_deposits_show_an_abandoned_deposit_as_abandoned_not_received(in_prog
     detail = text(client.get(reverse("offres:deposit_detail", args=[deposit.public_id])))
     assert "Pli non reçu" in detail
     assert "Il a été abandonné le" in detail
+    assert "(effacés)" in detail  # what was received is gone
