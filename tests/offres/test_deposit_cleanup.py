@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.celery import app
 from marches.models import Consultation
-from offres import deposits, tasks
+from offres import deposits, simulation, tasks
 from offres.models import Deposit, DepositChunk, DepositFile
 from preuves.models import JournalEntry
 
@@ -123,3 +123,18 @@ def test_the_periodic_task_is_declared_and_runs_the_clean_up(
     pending.refresh_from_db()
     assert pending.state == Deposit.State.ABANDONED
     assert len(stored(tmp_path)) == 1  # the received deposit's chunk only
+
+
+def test_the_test_consultation_never_closes_but_its_unfinished_deposits_go_too(
+    company_admin, django_capture_on_commit_callbacks, tmp_path
+):
+    consultation = simulation.test_consultation()
+    ciphertext = builders.encrypt_to(consultation, "offer", b"essai")
+    old = builders.uploaded(consultation, company_admin.user, [("offer", "essai.age", ciphertext)])
+    recent = builders.uploaded(consultation, company_admin.user, [("offer", "essai.age", ciphertext)])
+    Deposit.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(days=8))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deposits.abandon_expired() == 1
+    assert Deposit.objects.get(pk=old.pk).state == Deposit.State.ABANDONED
+    assert Deposit.objects.get(pk=recent.pk).state == Deposit.State.UPLOADING
+    assert stored(tmp_path) == [recent.files.get().chunks.get().storage_name]
