@@ -147,11 +147,12 @@ def deposit_open(
             consultation=consultation, company=company, state=Deposit.State.UPLOADING
         ).values_list("public_id", flat=True)
     )
-    if len(unfinished) >= settings.DEPOSITS_UNFINISHED_MAX:
+    bound = settings.DEPOSITS_UNFINISHED_MAX
+    if len(unfinished) >= bound:
         raise ApplicationError(
-            f"Votre entreprise a déjà {len(unfinished)} plis en cours d'envoi pour cette consultation, "
-            "le maximum : validez-en un, ou abandonnez ceux qui ne serviront pas, avant d'en commencer "
-            "un autre.",
+            f"Votre entreprise a déjà {len(unfinished)} plis en cours d'envoi pour cette consultation "
+            f"(au plus {bound}) : validez-en un, ou abandonnez ceux qui ne serviront pas, avant d'en "
+            "commencer un autre.",
             code="too_many_unfinished",
             status=429,
             details={"unfinished": [str(public_id) for public_id in unfinished]},

@@ -76,7 +76,7 @@ def test_the_refusals_say_in_french_what_to_do(published, company_member):
     error = refused.json()["error"]
     assert error["code"] == "too_many_unfinished"
     assert error["message"] == (
-        "Votre entreprise a déjà 3 plis en cours d'envoi pour cette consultation, le maximum : validez-en "
+        "Votre entreprise a déjà 3 plis en cours d'envoi pour cette consultation (au plus 3) : validez-en "
         "un, ou abandonnez ceux qui ne serviront pas, avant d'en commencer un autre."
     )
     assert sorted(error["details"]["unfinished"]) == sorted(ids)
