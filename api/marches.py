@@ -24,6 +24,7 @@ from config.errors import ApplicationError
 from marches import services
 from marches.forms_public import SearchForm
 from marches.models import CommissionSeat, Consultation, DceFile, DceVersion, Lot
+from offres.models import KeyShare, OpeningKey
 
 from .errors import ErrorSerializer
 from .fields import (
@@ -120,6 +121,12 @@ def for_detail(queryset: models.QuerySet) -> models.QuerySet:
         .prefetch_related(
             models.Prefetch("lots", Lot.objects.select_related("cpv")),
             "cpv_additional",
+            models.Prefetch(
+                "opening_keys",
+                OpeningKey.objects.order_by("envelope").prefetch_related(
+                    models.Prefetch("shares", KeyShare.objects.order_by("index"))
+                ),
+            ),
         )
         .annotate(dce_version=_published_dce_version())
     )
@@ -200,6 +207,28 @@ class ContactSerializer(serializers.Serializer):
     phone = serializers.CharField(source="contact_phone")
 
 
+class ShareCommitmentSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Rang de la part.")
+    commitment = serializers.CharField(
+        help_text="Engagement publié sur la part (SHA-256 en hexadécimal) : vérifié en séance d'ouverture "
+        "avant que la part serve (docs/opening-keys.md)."
+    )
+
+
+class OpeningKeySerializer(serializers.Serializer):
+    envelope = serializers.CharField(help_text="« application » (candidature) ou « offer » (offre).")
+    envelope_label = serializers.CharField(source="get_envelope_display")
+    recipient = serializers.CharField(
+        help_text="Destinataire age (age1…) pour lequel chiffrer les fichiers de cette enveloppe : "
+        "`age -r age1… -o fichier.age fichier`."
+    )
+    threshold = serializers.IntegerField(
+        help_text="Parts nécessaires pour ouvrir (0 : consultation de test)."
+    )
+    share_count = serializers.IntegerField(help_text="Parts détenues par les membres de la commission.")
+    commitments = ShareCommitmentSerializer(many=True, source="shares.all")
+
+
 class ConsultationDetailSerializer(ConsultationListItemSerializer):
     description = serializers.CharField()
     place_code = serializers.CharField(help_text="Lieu d'exécution : département ou code commune INSEE.")
@@ -214,6 +243,20 @@ class ConsultationDetailSerializer(ConsultationListItemSerializer):
     dce_version = serializers.IntegerField(
         allow_null=True, help_text="Numéro de la version publiée en vigueur du DCE."
     )
+    recipients = serializers.SerializerMethodField(
+        help_text="Destinataires age publiés, par enveloppe : les mêmes que `recipients` dans la réponse de "
+        "« Commencer un dépôt ». À comparer (épingler) avant de chiffrer ; vide tant que la consultation "
+        "n'a pas de clés d'ouverture."
+    )
+    opening_keys = OpeningKeySerializer(
+        many=True,
+        source="opening_keys.all",
+        help_text="Les clés d'ouverture, une par enveloppe : destinataire, quorum et engagements publiés sur "
+        "les parts de la commission, comme sur la page de la consultation. Vide tant qu'il n'y en a pas.",
+    )
+
+    def get_recipients(self, consultation) -> dict[str, str]:
+        return {key.envelope: key.recipient for key in consultation.opening_keys.all()}
 
 
 class DceDocumentSerializer(serializers.Serializer):

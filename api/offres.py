@@ -76,8 +76,12 @@ class DepositSerializer(serializers.Serializer):
     consultation = serializers.IntegerField(source="consultation_id")
     company = serializers.CharField(source="company.name")
     lots = serializers.SerializerMethodField()
-    state = serializers.CharField()
+    state = serializers.CharField(
+        help_text="« uploading » (envoi en cours), « received » (reçu) ou « abandoned » (abandonné : "
+        "ses morceaux sont effacés, il ne reçoit plus rien)."
+    )
     started_at = serializers.DateTimeField()
+    abandoned_at = serializers.DateTimeField(allow_null=True, help_text="Date de l'abandon, s'il y a lieu.")
     recipients = serializers.SerializerMethodField(help_text="Destinataires age publiés, par enveloppe.")
     files = DepositFileSerializer(many=True)
 
@@ -113,15 +117,21 @@ class DepositListView(APIView):
 
     @extend_schema(
         operation_id="deposits_open",
-        summary="Ouvrir un pli",
-        description="Ouvre une session de dépôt pour une consultation et des lots. Les fichiers sont ensuite "
-        "annoncés, puis envoyés chiffrés (age) par morceaux.",
+        summary="Commencer un dépôt",
+        description="Commence un dépôt (un pli en cours d'envoi) pour une consultation et des lots. Les "
+        "fichiers sont ensuite annoncés, puis envoyés chiffrés (age) par morceaux. Une entreprise a au plus "
+        "DEPOSITS_UNFINISHED_MAX plis en cours d'envoi par consultation (3 par défaut) : au-delà, 429 (code "
+        "« too_many_unfinished », `details.unfinished` donne leurs identifiants) ; validez-en un ou "
+        "abandonnez-le.",
         request=DepositOpenSerializer,
         responses={
             201: DepositSerializer,
             **ERRORS,
             429: OpenApiResponse(
-                ErrorSerializer, description="Trop de dépôts de test ces dernières 24 heures."
+                ErrorSerializer,
+                description="Trop de plis en cours d'envoi pour cette consultation (code "
+                "« too_many_unfinished »), ou trop de dépôts de test ces dernières 24 heures (code "
+                "« too_many_tests »).",
             ),
         },
         tags=TAGS,
@@ -168,8 +178,20 @@ class DepositFilesView(APIView):
     @extend_schema(
         operation_id="deposits_files_add",
         summary="Annoncer un fichier chiffré",
+        description="413 si le pli dépasserait la taille maximale de la consultation (code « too_large »), "
+        "ou si les plis en cours d'envoi de l'entreprise pour cette consultation annonceraient plus de "
+        "DEPOSITS_UNFINISHED_BYTES_FACTOR fois cette taille (2 par défaut ; code « unfinished_too_large », "
+        "`details` donne `announced`, `requested` et `limit` en octets). 409 si le pli est reçu ou "
+        "abandonné.",
         request=DepositFileInputSerializer,
-        responses={201: DepositFileSerializer, 413: TOO_LARGE, **ERRORS},
+        responses={
+            201: DepositFileSerializer,
+            413: OpenApiResponse(
+                ErrorSerializer,
+                description="Taille maximale dépassée (code « too_large » ou « unfinished_too_large »).",
+            ),
+            **ERRORS,
+        },
         tags=TAGS,
     )
     def post(self, request, public_id):
@@ -177,6 +199,45 @@ class DepositFilesView(APIView):
         data = validated(DepositFileInputSerializer(data=request.data))
         created = deposits.file_add(deposit=deposit, user=request.user, **data)
         return Response(DepositFileSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class DepositFileView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_files_remove",
+        summary="Retirer un fichier annoncé",
+        description="Retire un fichier d'un pli en cours d'envoi, même envoyé en partie ou refusé : le "
+        "fichier, ses morceaux et leurs octets stockés. Le pli peut ensuite être validé sans lui. 409 si le "
+        "pli est déjà reçu (code « received ») ou abandonné (code « abandoned ») ; 404 pour un fichier d'un "
+        "autre pli.",
+        request=None,
+        responses={204: OpenApiResponse(description="Fichier retiré."), **ERRORS},
+        tags=TAGS,
+    )
+    def delete(self, request, public_id, file_id: int):
+        deposits.file_remove(deposit=_deposit(request, public_id), file_id=file_id, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DepositAbandonView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="deposits_abandon",
+        summary="Abandonner un pli en cours d'envoi",
+        description="Le pli passe à l'état « abandoned » : ses morceaux stockés sont effacés ; il reste dans "
+        "la liste de vos plis, avec ses fichiers annoncés, et ne reçoit plus ni fichier, ni morceau, ni "
+        "validation (409, code « abandoned »). Il ne compte plus parmi vos plis en cours d'envoi. Abandonner "
+        "deux fois donne la même réponse. 409 si le pli est déjà reçu (code « received ») : un pli reçu est "
+        "conservé.",
+        request=None,
+        responses={200: DepositSerializer, **ERRORS},
+        tags=TAGS,
+    )
+    def post(self, request, public_id):
+        deposit = deposits.deposit_abandon(deposit=_deposit(request, public_id), user=request.user)
+        return Response(DepositSerializer(_deposit(request, deposit.public_id)).data)
 
 
 class RawBodyParser(BaseParser):
@@ -312,8 +373,10 @@ class DepositFinaliseView(APIView):
     @extend_schema(
         operation_id="deposits_finalise",
         summary="Valider l'envoi d'un pli",
-        description="Tous les fichiers doivent être reçus en entier. L'heure de réception est celle du "
-        "serveur à cet instant. Appeler deux fois donne le même accusé de réception.",
+        description="Tous les fichiers doivent être reçus en entier (409 sinon : retirez un fichier refusé "
+        "avec « Retirer un fichier annoncé »). L'heure de réception est celle du serveur à cet instant. "
+        "Appeler deux fois donne le même accusé de réception. 409 pour un pli abandonné (code "
+        "« abandoned »).",
         request=None,
         responses={200: ReceiptSerializer, **ERRORS},
         tags=TAGS,

@@ -39,11 +39,19 @@ urlpatterns = [
     path("v1/depots/<uuid:public_id>/", offres.DepositDetailView.as_view(), name="deposit"),
     path("v1/depots/<uuid:public_id>/fichiers/", offres.DepositFilesView.as_view(), name="deposit_files"),
     path(
+        "v1/depots/<uuid:public_id>/fichiers/<int:file_id>",
+        offres.DepositFileView.as_view(),
+        name="deposit_file",
+    ),
+    path(
         "v1/depots/<uuid:public_id>/fichiers/<int:file_id>/contenu",
         offres.DepositFileContentView.as_view(),
         name="deposit_file_content",
     ),
     path("v1/depots/<uuid:public_id>/valider", offres.DepositFinaliseView.as_view(), name="deposit_finalise"),
+    path(
+        "v1/depots/<uuid:public_id>/abandonner", offres.DepositAbandonView.as_view(), name="deposit_abandon"
+    ),
     path("v1/depots/<uuid:public_id>/preuve", offres.DepositProofView.as_view(), name="deposit_proof"),
     path(
         "v1/depots/<uuid:public_id>/bordereau.json",

@@ -35,4 +35,10 @@ app.conf.beat_schedule = {
         "task": "marches.tasks.close_expired",
         "schedule": 60,
     },
+    # Uploads never finalised, DEPOSITS_ABANDONED_AFTER_DAYS after the deadline: abandoned,
+    # their stored chunks deleted, one journal entry each. Received deposits are never touched.
+    "deposits-abandon-expired": {
+        "task": "offres.tasks.deposits_abandon_expired",
+        "schedule": 60 * 60,
+    },
 }

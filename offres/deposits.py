@@ -22,10 +22,24 @@ Finalisation receives the deposit: reception time under a lock on the consultati
 late flag, a manifest whose digest is timestamped, a leaf of the transparency log that
 commits to the deposit's facts without saying any (offres/commitments.py), and the receipt
 (offres/receipts.py).
+
+Bounds and clean-up, so that no company reserves the platform's storage without end:
+- A company keeps at most DEPOSITS_UNFINISHED_MAX deposits in progress per consultation
+  (429 beyond), announcing at most DEPOSITS_UNFINISHED_BYTES_FACTOR times the consultation's
+  maximum deposit size across them (413 beyond). Both are checked under a lock on the
+  company's row, so that parallel requests cannot each pass the check.
+- A company removes an announced file (a refused one, say) or abandons a deposit in
+  progress. Deposits never finalised are abandoned by a periodic task
+  DEPOSITS_ABANDONED_AFTER_DAYS after the deadline (offres/tasks.py).
+- Abandoning deletes the stored chunks, after the transaction commits: a crash in between
+  leaves at most objects that no row points to, never a row pointing to nothing. The
+  deposit's row and its files' rows (names, announced and received sizes) stay, with the
+  journal entry. A received deposit is never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -37,7 +51,7 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from comptes.models import Membership, Organisation, User
@@ -45,6 +59,7 @@ from config.errors import ApplicationError
 from marches import archive
 from marches.models import Consultation, Lot
 from marches.names import PathTree
+from marches.templatetags.marches_format import human_size
 from preuves import journal, timestamps
 from preuves import log as preuves_log
 
@@ -126,6 +141,22 @@ def deposit_open(
                 code="too_many_tests",
                 status=429,
             )
+    _lock_company(company)
+    unfinished = list(
+        Deposit.objects.filter(
+            consultation=consultation, company=company, state=Deposit.State.UPLOADING
+        ).values_list("public_id", flat=True)
+    )
+    bound = settings.DEPOSITS_UNFINISHED_MAX
+    if len(unfinished) >= bound:
+        raise ApplicationError(
+            f"Votre entreprise a déjà {len(unfinished)} plis en cours d'envoi pour cette consultation "
+            f"(au plus {bound}) : validez-en un, ou abandonnez ceux qui ne serviront pas, avant d'en "
+            "commencer un autre.",
+            code="too_many_unfinished",
+            status=429,
+            details={"unfinished": [str(public_id) for public_id in unfinished]},
+        )
     own_lots = set(consultation.lots.values_list("pk", flat=True))
     if own_lots and not lots:
         raise ApplicationError("Choisissez au moins un lot.", code="validation")
@@ -151,7 +182,20 @@ def deposit_open(
     return deposit
 
 
+def _lock_company(company: Organisation) -> None:
+    """Serialise a company's deposit openings and file announcements, so that the bounds on
+    its deposits in progress hold under parallel requests. NO KEY UPDATE: the company's new
+    rows that reference it (deposits) take only KEY SHARE; nothing else locks this row."""
+    Organisation.objects.select_for_update(no_key=True).filter(pk=company.pk).first()
+
+
 def _editable(deposit: Deposit) -> None:
+    if deposit.state == Deposit.State.ABANDONED:
+        raise ApplicationError(
+            "Ce pli a été abandonné : il ne peut plus être modifié ni validé. Commencez un nouveau dépôt.",
+            code="abandoned",
+            status=409,
+        )
     if deposit.state != Deposit.State.UPLOADING:
         raise ApplicationError(
             "Ce pli est déjà reçu : il ne peut plus être modifié.", code="received", status=409
@@ -160,6 +204,7 @@ def _editable(deposit: Deposit) -> None:
 
 @transaction.atomic
 def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: int) -> DepositFile:
+    _lock_company(deposit.company)
     deposit = Deposit.objects.select_for_update(no_key=True).get(pk=deposit.pk)
     _company_of(user, deposit.company)
     _editable(deposit)
@@ -198,6 +243,25 @@ def file_add(*, deposit: Deposit, user: User, envelope: str, name: str, size: in
             f"{announced + size} octets annoncés.",
             code="too_large",
             status=413,
+        )
+    in_progress = (
+        DepositFile.objects.filter(
+            deposit__consultation_id=deposit.consultation_id,
+            deposit__company_id=deposit.company_id,
+            deposit__state=Deposit.State.UPLOADING,
+        ).aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+    bound = settings.DEPOSITS_UNFINISHED_BYTES_FACTOR * limit
+    if in_progress + size > bound:
+        raise ApplicationError(
+            f"Ce fichier est refusé : vos plis en cours d'envoi pour cette consultation annonceraient "
+            f"{human_size(in_progress + size)}, au-delà de {human_size(bound)} ("
+            f"{settings.DEPOSITS_UNFINISHED_BYTES_FACTOR} fois la taille maximale d'un pli). Retirez les "
+            "fichiers ou abandonnez les plis en cours qui ne serviront pas, ou validez-en un.",
+            code="unfinished_too_large",
+            status=413,
+            details={"announced": in_progress, "requested": size, "limit": bound},
         )
     clash = PathTree(deposit.files.filter(envelope=envelope).values_list("name", flat=True)).clash(name)
     if clash and clash.first == name:
@@ -312,9 +376,16 @@ def chunk_receive(
     file = (
         DepositFile.objects.select_for_update(of=("self",), no_key=True)
         .select_related("deposit__consultation")
-        .get(pk=file.pk)
+        .filter(pk=file.pk)
+        .first()
     )
+    if file is None:  # removed by the company while this chunk waited for the lock
+        raise ApplicationError("Fichier introuvable dans ce pli.", code="not_found", status=404)
     _company_of(user, file.deposit.company)
+    # The deposit's state read again, in a statement of its own: the one above read it in the
+    # snapshot taken before waiting for the file's lock, and an abandonment that held that lock
+    # has committed since (PostgreSQL re-reads only the locked row).
+    file.deposit.state = Deposit.objects.values_list("state", flat=True).get(pk=file.deposit_id)
     _editable(file.deposit)
     if file.complete:
         raise ApplicationError("Ce fichier est déjà reçu en entier.", code="complete", status=409)
@@ -438,6 +509,144 @@ def _complete(file: DepositFile, digest: digests.ResumableSha256 | None) -> None
     file.completed_at = timezone.now()
 
 
+# --- Removing a file, abandoning a deposit ---------------------------------------------------
+
+
+def _storage_folder(deposit: Deposit, file_pk: int | None = None) -> str:
+    folder = f"plis/{deposit.public_id}"
+    return folder if file_pk is None else f"{folder}/{file_pk}"
+
+
+def _delete_folder(folder: str) -> None:
+    """Every object under `folder`: those the chunk rows named, and any a crash left behind."""
+    try:
+        folders, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        default_storage.delete(f"{folder}/{name}")
+    for sub in folders:
+        _delete_folder(f"{folder}/{sub}")
+    # Object storage has no folders; a folder still holding something stays.
+    with contextlib.suppress(NotImplementedError, OSError):
+        Path(default_storage.path(folder)).rmdir()
+
+
+def _delete_after_commit(folder: str) -> None:
+    # After the commit, never before: a rolled-back removal must not lose chunks that its
+    # rows still point to. robust: the rows are already committed; a storage failure leaves
+    # objects no row points to (logged by Django), which never count.
+    transaction.on_commit(lambda: _delete_folder(folder), robust=True)
+
+
+def _chunk_counts(files) -> dict:
+    chunks = DepositChunk.objects.filter(file__in=files)
+    return {
+        "files": len(files),
+        "chunks": chunks.count(),
+        "bytes": chunks.aggregate(total=Sum("size"))["total"] or 0,
+        "announced": sum(f.size for f in files),
+    }
+
+
+@transaction.atomic
+def file_remove(*, deposit: Deposit, file_id: int, user: User) -> None:
+    """Remove an announced file from a deposit in progress, whatever it holds: its row, its
+    chunks' rows and (once committed) its stored chunks. A refused file no longer blocks the
+    deposit's validation."""
+    deposit = Deposit.objects.select_for_update(of=("self",), no_key=True).get(pk=deposit.pk)
+    _company_of(user, deposit.company)
+    _editable(deposit)
+    # FOR UPDATE: waits for a chunk of this file being stored; the next one finds no file.
+    file = DepositFile.objects.select_for_update(of=("self",)).filter(deposit=deposit, pk=file_id).first()
+    if file is None:
+        raise ApplicationError("Fichier introuvable dans ce pli.", code="not_found", status=404)
+    counts = _chunk_counts([file])
+    DepositChunk.objects.filter(file=file).delete()
+    file_pk = file.pk
+    file.delete()
+    # No file name in the journal: buyer staff read it before the opening, and a name can
+    # tell the offer (the register shows counts and sizes only).
+    journal.record(
+        "deposit.file_removed",
+        actor=user,
+        organisation=deposit.company,
+        target=deposit,
+        payload={
+            "consultation": deposit.consultation_id,
+            "file": file_pk,
+            "envelope": file.envelope,
+            "size": file.size,
+            "chunks": counts["chunks"],
+            "bytes": counts["bytes"],
+        },
+    )
+    _delete_after_commit(_storage_folder(deposit, file_pk))
+
+
+def _abandon(deposit: Deposit, *, actor: User | None, reason: str) -> Deposit:
+    """Within the caller's transaction, `deposit` locked and in progress."""
+    # Every file's row locked: a chunk being stored finishes first, any later one finds the
+    # deposit abandoned and is refused before it writes anything.
+    files = list(DepositFile.objects.select_for_update(of=("self",), no_key=True).filter(deposit=deposit))
+    counts = _chunk_counts(files)
+    DepositChunk.objects.filter(file__in=files).delete()
+    deposit.state = Deposit.State.ABANDONED
+    deposit.abandoned_at = timezone.now()
+    deposit.save(update_fields=["state", "abandoned_at"])
+    journal.record(
+        "deposit.abandoned",
+        actor=actor,
+        organisation=deposit.company,
+        target=deposit,
+        payload={"consultation": deposit.consultation_id, "reason": reason, **counts},
+    )
+    _delete_after_commit(_storage_folder(deposit))
+    return deposit
+
+
+@transaction.atomic
+def deposit_abandon(*, deposit: Deposit, user: User) -> Deposit:
+    """The company gives up a deposit in progress: its stored chunks are deleted, the deposit
+    stays listed as abandoned and takes nothing more. Abandoning twice is harmless."""
+    _company_of(user, deposit.company)
+    deposit = Deposit.objects.select_for_update(of=("self",), no_key=True).get(pk=deposit.pk)
+    if deposit.state == Deposit.State.ABANDONED:
+        return deposit
+    if deposit.state == Deposit.State.RECEIVED:
+        raise ApplicationError(
+            "Ce pli est déjà reçu : il est conservé et ne peut pas être abandonné.",
+            code="received",
+            status=409,
+        )
+    return _abandon(deposit, actor=user, reason="company")
+
+
+def abandon_expired(*, now=None) -> int:
+    """Abandon the uploads never finalised, DEPOSITS_ABANDONED_AFTER_DAYS after both the
+    consultation's deadline and their own start (a late deposit begun after the deadline
+    gets the same delay; the test consultation has no deadline that passes). One
+    transaction per deposit; a deposit received meanwhile is skipped. Returns how many."""
+    limit = (now or timezone.now()) - timedelta(days=settings.DEPOSITS_ABANDONED_AFTER_DAYS)
+    expired = Deposit.objects.filter(
+        Q(consultation__deadline__lt=limit) | Q(consultation__is_test=True),
+        state=Deposit.State.UPLOADING,
+        started_at__lt=limit,
+    )
+    done = 0
+    for pk in list(expired.values_list("pk", flat=True)):
+        with transaction.atomic():
+            deposit = (
+                Deposit.objects.select_for_update(of=("self",), no_key=True)
+                .filter(pk=pk, state=Deposit.State.UPLOADING)
+                .first()
+            )
+            if deposit is not None:
+                _abandon(deposit, actor=None, reason="expired")
+                done += 1
+    return done
+
+
 # --- Finalisation ---------------------------------------------------------------------------
 
 
@@ -493,6 +702,7 @@ def deposit_finalise(*, deposit: Deposit, user: User) -> Deposit:
         )
         if deposit.state == Deposit.State.RECEIVED:
             return deposit
+        _editable(deposit)  # an abandoned deposit is never received
         files = list(deposit.files.order_by("envelope", "name"))
         if not files:
             raise ApplicationError(

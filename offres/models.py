@@ -89,11 +89,15 @@ class DepositQuerySet(models.QuerySet):
 
 class Deposit(models.Model):
     """A pli: what one company sends for one consultation, one or more lots. Opened as an
-    upload session, received when finalised; several deposits per company are kept."""
+    upload session, received when finalised; several deposits per company are kept.
+    An upload never finalised may be abandoned (by the company, or by the clean-up a set time
+    after the deadline, offres/deposits.py): its stored chunks are deleted, its rows kept as
+    the record of what was announced. A received deposit is never abandoned."""
 
     class State(models.TextChoices):
         UPLOADING = "uploading", "envoi en cours"
         RECEIVED = "received", "reçu"
+        ABANDONED = "abandoned", "abandonné"
 
     public_id = models.UUIDField("identifiant", unique=True, editable=False)
     consultation = models.ForeignKey(
@@ -105,6 +109,7 @@ class Deposit(models.Model):
     state = models.CharField("état", max_length=20, choices=State.choices, default=State.UPLOADING)
     started_at = models.DateTimeField("début de l'envoi")
     received_at = models.DateTimeField("date de réception", null=True, blank=True)
+    abandoned_at = models.DateTimeField("abandonné le", null=True, blank=True)
     late = models.BooleanField("hors délai", default=False)
     # Set at reception: the manifest (who, for what, which files with their digests) whose
     # SHA-256 is timestamped and appended to the transparency log.
@@ -129,14 +134,16 @@ class Deposit(models.Model):
         verbose_name_plural = "plis"
         ordering = ["started_at"]
         constraints = [
+            # Each state has its time, and only its own: an abandoned deposit was never received.
             models.CheckConstraint(
-                condition=models.Q(state="uploading", received_at__isnull=True)
-                | models.Q(state="received", received_at__isnull=False),
-                name="deposit_received_has_time",
+                condition=models.Q(state="uploading", received_at__isnull=True, abandoned_at__isnull=True)
+                | models.Q(state="received", received_at__isnull=False, abandoned_at__isnull=True)
+                | models.Q(state="abandoned", received_at__isnull=True, abandoned_at__isnull=False),
+                name="deposit_state_has_its_time",
             ),
             # A received deposit has its log leaf, whose commitment only this nonce opens.
             models.CheckConstraint(
-                condition=models.Q(state="uploading", commitment_nonce="")
+                condition=models.Q(state__in=["uploading", "abandoned"], commitment_nonce="")
                 | models.Q(state="received", commitment_nonce__regex=r"^[0-9a-f]{64}$"),
                 name="deposit_received_has_commitment_nonce",
             ),

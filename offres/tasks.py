@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import receipts, simulation
+from . import deposits, receipts, simulation
 from .models import Deposit
 
 
@@ -19,3 +19,10 @@ def test_deposit_check(deposit_pk: int) -> None:
     simulation.check(
         Deposit.objects.select_related("consultation", "company", "created_by").get(pk=deposit_pk)
     )
+
+
+@shared_task(name="offres.tasks.deposits_abandon_expired")
+def deposits_abandon_expired() -> int:
+    """Periodic (config/celery.py): abandon the uploads never finalised, a set time after the
+    deadline (DEPOSITS_ABANDONED_AFTER_DAYS), deleting their stored chunks."""
+    return deposits.abandon_expired()

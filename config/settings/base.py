@@ -330,6 +330,14 @@ DEPOSIT_MAX_BYTES_DEFAULT = env.int("DEPOSIT_MAX_BYTES_DEFAULT", default=500 * 1
 TEST_CONSULTATION_SIRET = env("TEST_CONSULTATION_SIRET", default="00000000000000")
 TEST_CONSULTATION_MAX_BYTES = env.int("TEST_CONSULTATION_MAX_BYTES", default=DEPOSIT_MAX_BYTES_DEFAULT)
 TEST_DEPOSITS_PER_DAY = env.int("TEST_DEPOSITS_PER_DAY", default=20)
+# Deposits in progress (« envoi en cours »), per company and consultation: how many at once,
+# and how many bytes announced across them, as a multiple of the consultation's maximum
+# deposit size; beyond, 429 / 413 (offres/deposits.py). Received and abandoned ones do not count.
+DEPOSITS_UNFINISHED_MAX = env.int("DEPOSITS_UNFINISHED_MAX", default=3)
+DEPOSITS_UNFINISHED_BYTES_FACTOR = env.int("DEPOSITS_UNFINISHED_BYTES_FACTOR", default=2)
+# An upload never finalised is abandoned, its stored chunks deleted, this many days after the
+# consultation's deadline (and after its own start): offres.tasks.deposits_abandon_expired.
+DEPOSITS_ABANDONED_AFTER_DAYS = env.int("DEPOSITS_ABANDONED_AFTER_DAYS", default=7)
 
 # --- Proofs (preuves) -------------------------------------------------------------------
 # The platform's own key material, generated on first use and reused afterwards: the local

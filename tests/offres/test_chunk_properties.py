@@ -24,6 +24,9 @@ CHUNK_MAX = 700
 @pytest.fixture
 def upload(db, settings):
     settings.DEPOSIT_CHUNK_MAX_BYTES = CHUNK_MAX
+    # Every example opens a deposit of the same company, none finalised: not what is tested here.
+    settings.DEPOSITS_UNFINISHED_MAX = 1000
+    settings.DEPOSITS_UNFINISHED_BYTES_FACTOR = 1000
     from marches import services
 
     agent = MembershipFactory(buyer_agent=True, user__totp=True)

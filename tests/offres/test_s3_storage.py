@@ -120,3 +120,41 @@ def test_a_deposit_stored_in_s3(deposit_setup, s3, settings, tmp_path, published
     assert evidence.open_with_quorum(offer, members) == clear
     assert evidence.open_with_quorum(deposit.files.get(envelope="application"), members) == big
     assert all(clear[:32] not in body for body in stored.values())
+
+
+def test_removing_a_file_and_abandoning_a_deposit_delete_their_objects_in_s3(deposit_setup, s3, settings):
+    endpoint, client = s3
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": endpoint,
+                "default_acl": None,
+                "file_overwrite": False,
+                **CREDENTIALS,
+            },
+        },
+    }
+    token, base, file, ciphertext = deposit_setup
+    for offset in (0, CHUNK):
+        assert put_chunk(token, base, file["id"], offset, ciphertext[offset : offset + CHUNK])[0] == 200
+    other = builders.encrypt_to(Deposit.objects.get().consultation, "application", b"dc1")
+    status, second = post_json(
+        f"{base}/fichiers/", token, {"envelope": "application", "name": "dc1.age", "size": len(other)}
+    )
+    assert status == 201, second
+    assert put_chunk(token, base, second["id"], 0, other)[0] == 200
+    deposit = Deposit.objects.get()
+    assert len(_objects(client)) == 3
+    # A DELETE answers 204 with no body (call() reads JSON).
+    request = urllib.request.Request(f"{base}/fichiers/{second['id']}", method="DELETE")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204
+    assert sorted(_objects(client)) == sorted(c.storage_name for c in deposit.files.get().chunks.all())
+    assert all(key.startswith(f"plis/{deposit.public_id}/{file['id']}/") for key in _objects(client))
+    status, body = call(f"{base}/abandonner", token, "POST", b"{}")
+    assert (status, body["state"]) == (200, "abandoned")
+    assert _objects(client) == {}
