@@ -62,7 +62,9 @@ def _login(page, user, root: str = "") -> None:
     page.locator("#id_username").fill(user.email)
     page.locator("#id_password").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
-    expect(page).to_have_url(f"{root or page.base_url}/comptes/compte/")
+    # Wherever a login lands (the user's work, comptes' choice), it is past the login page.
+    expect(page).not_to_have_url(re.compile(r"/comptes/connexion/"))
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
 def _choose(page, tmp_path, files: dict[str, dict[str, bytes]]) -> None:
@@ -367,6 +369,8 @@ def test_a_server_error_is_retried_and_a_refusal_is_not(page, tender, company_us
     page.goto(f"/plis/consultation/{consultation.pk}/deposer/")
     page.route("**/contenu?offset=*", refuse)
     _choose(page, tmp_path, {"offer": {"offre.pdf": b"%PDF court"}})
+    # It would replace the pli just received: confirmed (tests/e2e/test_browser_deposit_pages.py).
+    page.locator("label[for=depot-replace-confirm]").click()
     page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
     expect(page.locator("#depot-error")).to_contain_text("« offre.pdf.age » refusé : en-tête age illisible.")
     page.wait_for_timeout(1500)

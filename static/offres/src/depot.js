@@ -255,8 +255,9 @@ class Depot {
         const label = ENVELOPE_LABELS[envelope];
         lines.push({
           text:
-            `Ce nouveau pli ne contient pas d'enveloppe ${label} : la ${label} de votre pli du ${kept.received} ` +
-            `ne sera pas ouverte${forLots}, et aucune ${label} ne le sera${forLots}.`,
+            `Ce nouveau pli ne contient pas d'enveloppe ${label} : à l'ouverture${forLots}, votre entreprise ` +
+            `n'aura pas ${/^[aeiou]/.test(label) ? "d'" : "de "}${label} (celle de votre pli du ${kept.received} ne ` +
+            "sera pas ouverte).",
           strong: true,
         });
       }
@@ -396,11 +397,11 @@ class Depot {
         const reason =
           error instanceof NetworkError
             ? "la connexion au serveur est coupée"
-            : `le serveur ne répond pas comme il le devrait (${error.message})`;
+            : `le serveur a répondu « ${error.message.replace(/\.$/, "")} »`;
         const long = Date.now() - since > LONG_OUTAGE_MS;
         const late = this.serverNow() >= this.deadline.getTime();
         document.getElementById("depot-waiting-text").textContent =
-          `${capitalise(what)} : ${reason}. Aucun accusé de réception n'a été délivré : tant que vous ne l'avez pas, ` +
+          `${capitalise(what)} n'a pas abouti : ${reason}. Aucun accusé de réception n'a été délivré : tant que vous ne l'avez pas, ` +
           "le pli n'est pas reçu. Rien de ce qui a déjà été envoyé n'est perdu : la page réessaie d'elle-même " +
           `(nouvelle tentative dans ${Math.ceil(delay / 1000)} s) et reprendra là où l'envoi s'est arrêté. ` +
           "Gardez cette page ouverte. " +
@@ -414,7 +415,9 @@ class Depot {
         waiting.classList.toggle("fr-alert--error", long || late);
         waiting.classList.toggle("fr-alert--warning", !(long || late));
         waiting.hidden = false;
-        this.status(`Nouvelle tentative dans ${Math.ceil(delay / 1000)} s (${what}).`);
+        this.status(
+          `Connexion interrompue ou serveur indisponible : nouvelle tentative dans ${Math.ceil(delay / 1000)} s.`,
+        );
         await new Promise((resolve) => {
           const timer = setTimeout(resolve, delay);
           this.wakeUp = () => {
@@ -449,6 +452,8 @@ class Depot {
       return;
     }
     this.choice = choice;
+    // A deposit left open by a failure is never continued once a new one starts.
+    if (this.current) await this.abandonQuietly(this.current);
     await this.running(async () => {
       const deposit = await this.open(choice);
       await this.stash(deposit);
