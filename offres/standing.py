@@ -115,5 +115,7 @@ def deposits_of(consultation, user) -> list[CompanyDeposits]:
         if deposit.state == Deposit.State.RECEIVED:
             entry.received.append(deposit)
         else:
-            summaries[deposit.company_id] = CompanyDeposits(entry.company, entry.received, entry.unfinished + 1)
+            summaries[deposit.company_id] = CompanyDeposits(
+                entry.company, entry.received, entry.unfinished + 1
+            )
     return list(summaries.values())

@@ -419,11 +419,28 @@ def test_a_deposit_resumes_after_the_page_is_reloaded(page, tender, company_user
     big = plaintext(BIG)
     _open_deposit_page(page, consultation, company_user)
     _choose(page, tmp_path, {"offer": {"offre.pdf": big}})
+    # Once 20 MB are on the server, no chunk gets through until the reload. Without this gate
+    # the upload on a fast loopback sometimes ended before the reload, and the resumed page
+    # had nothing left to send (the test was flaky: no PUT after the resume).
+    gate = {"shut": False}
+
+    def chunks(route):
+        if gate["shut"]:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    page.route("**/contenu?offset=*", chunks)
     page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
     _wait_until_received(page, 20 * 1000 * 1000)
-    page.evaluate("window.onbeforeunload = null")
+    gate["shut"] = True
+    expect(page.locator("#depot-waiting")).to_be_visible(timeout=30_000)  # a chunk was refused passage
+    # The page asks before leaving while it sends (beforeunload): leave.
+    page.on("dialog", lambda dialog: dialog.accept())
     page.reload()
+    page.unroute("**/contenu?offset=*")
     held = _received()
+    assert held < len(big)
     resume = page.locator("#depot-resume")
     expect(resume).to_be_visible()
     expect(resume).to_contain_text("« offre.pdf »")

@@ -54,7 +54,9 @@ def _confirm(page) -> None:
 
 
 def _set_deadline(consultation, **delta) -> None:
-    Consultation.objects.filter(pk=consultation.pk).update(deadline=timezone.now() + timezone.timedelta(**delta))
+    Consultation.objects.filter(pk=consultation.pk).update(
+        deadline=timezone.now() + timezone.timedelta(**delta)
+    )
 
 
 def test_a_partial_re_deposit_says_what_it_replaces_and_lacks_and_waits_for_confirmation(
@@ -119,7 +121,9 @@ def test_a_closed_consultation_takes_a_late_pli_and_says_it_will_not_be_opened(
     _login(page, company_user)
     page.goto(f"/consultations/{consultation.pk}/")
     box = page.locator("#deadline-box")
-    expect(box).to_contain_text("La date limite est passée : un pli envoyé maintenant est reçu « hors délai ».")
+    expect(box).to_contain_text(
+        "La date limite est passée : un pli envoyé maintenant est reçu « hors délai »."
+    )
     expect(box).to_contain_text("ne sera pas ouvert")
     expect(box).to_have_class(re.compile(r"fr-alert--error"))
     expect(page.get_by_text("les plis ne sont plus acceptés")).to_have_count(0)
@@ -146,7 +150,9 @@ def test_the_deadline_box_turns_red_without_a_reload(page, tender, company_user)
     page.reload()
     expect(box).to_have_class(re.compile(r"fr-alert--warning"))
     expect(box).to_contain_text("Moins d'une heure : commencez l'envoi maintenant.")
-    expect(page.locator("#deadline-left")).to_contain_text(re.compile(r"Reste 10 minutes( et \d+ secondes?)?\."))
+    expect(page.locator("#deadline-left")).to_contain_text(
+        re.compile(r"Reste 10 minutes( et \d+ secondes?)?\.")
+    )
     screenshot(page, "deadline_hour")
     expect(box).to_have_class(re.compile(r"fr-alert--error"), timeout=20_000)
     expect(box).to_contain_text("Moins de 10 minutes")

@@ -28,7 +28,13 @@ expect = pytest.importorskip(
 ).expect
 
 SEND = "Chiffrer et envoyer le pli"
-REFUSAL = {"error": {"code": "not_age", "message": "« annexe.pdf.age » refusé : en-tête age illisible.", "details": {}}}
+REFUSAL = {
+    "error": {
+        "code": "not_age",
+        "message": "« annexe.pdf.age » refusé : en-tête age illisible.",
+        "details": {},
+    }
+}
 
 
 def _refuse_the_annex(page) -> None:

@@ -59,7 +59,9 @@ def test_the_script_reads_the_servers_thresholds(client, published):
     assert "marches/deadline.js" in text(client.get(reverse("marches:detail", args=[consultation.pk])))
 
 
-def test_a_closed_consultation_says_a_pli_sent_now_is_late_on_both_pages(client, published, bidder_membership):
+def test_a_closed_consultation_says_a_pli_sent_now_is_late_on_both_pages(
+    client, published, bidder_membership
+):
     consultation, _ = published
     Consultation.objects.filter(pk=consultation.pk).update(
         deadline=timezone.now() - timezone.timedelta(minutes=5)
@@ -92,3 +94,15 @@ def test_after_the_opening_no_pli_is_taken_and_the_page_says_so(client, publishe
     assert "Plis ouverts : les plis ne sont plus acceptés." in page
     assert "Déposer un pli" not in page
     assert 'id="deadline-box"' not in page
+
+
+def test_on_the_deposit_page_the_countdown_runs_only_with_its_integrity(client, published, bidder_membership):
+    """A script on the page where bids are encrypted could read the files chosen: like the
+    encryption bundle, the countdown is loaded with its Subresource Integrity."""
+    from offres.bundle import bundle_digest
+
+    consultation, _ = published
+    login_as(client, bidder_membership.user)
+    page = text(client.get(reverse("offres:deposit_new", args=[consultation.pk])))
+    [tag] = [tag for tag in page.split("<script")[1:] if "marches/deadline.js" in tag.split(">", 1)[0]]
+    assert f'integrity="{bundle_digest("marches/deadline.js").integrity}"' in tag.split(">", 1)[0]

@@ -94,7 +94,9 @@ def test_per_lot_and_never_a_late_pli_nor_another_companys(client, buyer_agent):
         [("offer", "offre.pdf.age", builders.encrypt_to(consultation, "offer", b"late"))],
         lots=lots,
     )
-    Consultation.objects.filter(pk=consultation.pk).update(deadline=timezone.now() + timezone.timedelta(days=1))
+    Consultation.objects.filter(pk=consultation.pk).update(
+        deadline=timezone.now() + timezone.timedelta(days=1)
+    )
     assert Deposit.objects.filter(late=True).count() == 1
     login_as(client, mine.user)
     data = retained_data(client.get(reverse("offres:deposit_new", args=[consultation.pk])))
@@ -155,5 +157,7 @@ def test_an_unfinished_upload_is_said_not_to_count(client, published, bidder_mem
         lots=[],
     )
     login_as(client, bidder_membership.user)
-    [notice] = tree(client.get(reverse("marches:detail", args=[consultation.pk]))).xpath('//*[@id="my-deposits"]')
+    [notice] = tree(client.get(reverse("marches:detail", args=[consultation.pk]))).xpath(
+        '//*[@id="my-deposits"]'
+    )
     assert "1 envoi non terminé, qui ne compte pas." in visible_text(notice)
