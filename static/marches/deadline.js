@@ -22,9 +22,9 @@
     return n + " " + word + (n > 1 ? "s" : "");
   }
 
-  // « Reste 3 jours et 4 heures. », « Reste 12 minutes et 5 secondes. », « Date limite passée. »
+  // « Reste 3 jours et 4 heures. », « Reste 12 minutes et 5 secondes. », « La date limite est passée. »
   function left(seconds) {
-    if (seconds <= 0) return "Date limite passée.";
+    if (seconds <= 0) return "La date limite est passée.";
     var s = Math.floor(seconds);
     var days = Math.floor(s / 86400);
     var hours = Math.floor((s % 86400) / 3600);

@@ -121,16 +121,18 @@ def test_a_closed_consultation_takes_a_late_pli_and_says_it_will_not_be_opened(
     _login(page, company_user)
     page.goto(f"/consultations/{consultation.pk}/")
     box = page.locator("#deadline-box")
-    expect(box).to_contain_text(
-        "La date limite est passée : un pli envoyé maintenant est reçu « hors délai »."
+    expect(page.locator("#deadline-left")).to_have_text("La date limite est passée.")
+    expect(box.locator("[data-deadline-advice=late]")).to_be_visible()
+    expect(box.locator("[data-deadline-advice=late]")).to_have_text(
+        "Un pli envoyé maintenant est reçu « hors délai » : il est conservé, comme la loi le demande, "
+        "mais ne sera pas ouvert."
     )
-    expect(box).to_contain_text("ne sera pas ouvert")
     expect(box).to_have_class(re.compile(r"fr-alert--error"))
     expect(page.get_by_text("les plis ne sont plus acceptés")).to_have_count(0)
     check_page(page, "consultation_closed")
     page.get_by_role("link", name="Déposer un pli hors délai").click()
     box = page.locator("#deadline-box")
-    expect(box).to_contain_text("un pli envoyé maintenant est reçu « hors délai »")
+    expect(box).to_contain_text("envoyé maintenant est reçu « hors délai »")
     check_page(page, "deposit_late")
     _choose(page, tmp_path, {"offer": {"offre.pdf": b"%PDF en retard"}})
     page.get_by_role("button", name=SEND).click()
@@ -163,8 +165,8 @@ def test_the_deadline_box_turns_red_without_a_reload(page, tender, company_user)
     _set_deadline(consultation, seconds=4)
     page.goto(f"/plis/consultation/{consultation.pk}/deposer/")
     expect(box).to_have_class(re.compile(r"fr-alert--error"))
-    expect(box).to_contain_text("un pli envoyé maintenant est reçu « hors délai »", timeout=20_000)
-    expect(page.locator("#deadline-left")).to_have_text("Date limite passée.")
+    expect(box).to_contain_text("envoyé maintenant est reçu « hors délai »", timeout=20_000)
+    expect(page.locator("#deadline-left")).to_have_text("La date limite est passée.")
     check_page(page, "deposit_deadline_passed")
 
 

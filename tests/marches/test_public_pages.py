@@ -390,8 +390,8 @@ def test_detail_of_a_closed_consultation_says_so(client):
     assert "Clôturée" in page
     # A late pli is still taken (kept, never opened), and the page says so.
     assert "les plis ne sont plus acceptés" not in page
-    assert "un pli envoyé maintenant est reçu « hors délai »" in page
-    assert "Date limite passée." in page
+    assert "envoyé maintenant est reçu « hors délai »" in page
+    assert "La date limite est passée." in page
     assert "reste" not in page
     # The DCE stays public after the deadline.
     assert "Télécharger tout le DCE" in page

@@ -42,7 +42,10 @@ def test_after_the_deadline_the_page_warns_the_deposit_will_be_late(client, publ
     )
     login_as(client, bidder_membership.user)
     box = deadline_box(client.get(reverse("offres:deposit_new", args=[consultation.pk])))
-    assert "La date limite est passée : un pli envoyé maintenant est reçu « hors délai »." in box["text"]
+    assert (
+        "La date limite est passée. Un pli envoyé maintenant est reçu « hors délai » : il est conservé"
+        in box["text"]
+    )
     # The consultation page leads there, in the same words (tests/offres/test_deadline_box.py).
     detail = text(client.get(reverse("marches:detail", args=[consultation.pk])))
     assert ">Déposer un pli</a>" not in detail

@@ -27,7 +27,7 @@ MINUTE = 60
         (59 * MINUTE, "hour", "warning", "Moins d'une heure : commencez l'envoi maintenant"),
         (9 * MINUTE, "minutes", "error", "Moins de 10 minutes"),
         (30, "minutes", "error", "Reste moins d'une minute"),
-        (-MINUTE, "late", "error", "un pli envoyé maintenant est reçu « hors délai »"),
+        (-MINUTE, "late", "error", "envoyé maintenant est reçu « hors délai »"),
     ],
 )
 def test_the_box_turns_from_information_to_error_as_the_deadline_nears(
@@ -70,8 +70,11 @@ def test_a_closed_consultation_says_a_pli_sent_now_is_late_on_both_pages(
     page = text(detail)
     assert "les plis ne sont plus acceptés" not in page
     box = deadline_box(detail)
-    assert "La date limite est passée : un pli envoyé maintenant est reçu « hors délai »." in box["text"]
-    assert "Il est conservé, comme la loi le demande, mais ne sera pas ouvert." in box["text"]
+    assert (
+        "La date limite est passée. Un pli envoyé maintenant est reçu « hors délai » : il est conservé"
+        in box["text"]
+    )
+    assert "il est conservé, comme la loi le demande, mais ne sera pas ouvert." in box["text"]
     # The deposit page still takes it, and the consultation page leads there in those words.
     deposit_url = reverse("offres:deposit_new", args=[consultation.pk])
     assert f'href="{deposit_url}">Déposer un pli hors délai</a>' in page
@@ -81,7 +84,7 @@ def test_a_closed_consultation_says_a_pli_sent_now_is_late_on_both_pages(
     assert "Chiffrer et envoyer le pli" in text(deposit_page)
     box = deadline_box(deposit_page)
     assert box["level"] == ["error"]
-    assert "un pli envoyé maintenant est reçu « hors délai »" in box["text"]
+    assert "envoyé maintenant est reçu « hors délai »" in box["text"]
     assert "ne sera pas ouvert" in box["text"]
 
 
