@@ -23,9 +23,10 @@ class OffresConfig(AppConfig):
         item = ("offres:backup_copies", "Copies de sauvegarde")
         if item not in buyer.EXTRA_NAV:
             buyer.EXTRA_NAV.append(item)
-        # « Déposer un pli » on the public page of a consultation open for deposits.
+        # « Déposer un pli » on the public page of a consultation open for deposits, and
+        # « Déposer un pli hors délai » once it is closed: a late pli is kept, never opened.
         from marches.views import public
 
-        action = ("offres:deposit_new", "Déposer un pli")
+        action = ("offres:deposit_new", "Déposer un pli", "Déposer un pli hors délai")
         if action not in public.PUBLIC_ACTIONS:
             public.PUBLIC_ACTIONS.append(action)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from comptes.access import get_in_scope_or_404
 from marches.models import Consultation
 
-from . import deposits, receipts, registers, simulation
+from . import deposits, receipts, registers, simulation, standing
 from .models import Deposit
 
 # The browser sends chunks of this size (the server accepts up to DEPOSIT_CHUNK_MAX_BYTES).
@@ -25,6 +25,8 @@ def _deposit_page(request: HttpRequest, consultation: Consultation) -> HttpRespo
     keys = {key.envelope: key for key in consultation.opening_keys.all()}
     companies = list(deposits.companies_of(request.user))
     now = timezone.now()
+    # A test pli is never opened: it replaces nothing.
+    found = {} if consultation.is_test or not companies else standing.retained(consultation, companies)
     context = {
         "consultation": consultation,
         "simulation": consultation.is_test,
@@ -33,9 +35,12 @@ def _deposit_page(request: HttpRequest, consultation: Consultation) -> HttpRespo
         "application_key": keys.get("application"),
         "offer_key": keys.get("offer"),
         "refusal": deposits.refusal(consultation),
-        "late": consultation.deadline <= now,
         "now": now,
         "chunk_bytes": min(BROWSER_CHUNK_BYTES, settings.DEPOSIT_CHUNK_MAX_BYTES),
+        # For each company, the plis the opening would read today: a new pli for their lots
+        # replaces them, and the page says what it lacks compared with them (offres/standing.py).
+        "retained": [(company, found[company.pk]) for company in companies if company.pk in found],
+        "replacement_data": standing.replacement_data(found),
     }
     status = 200 if companies else 403
     return render(request, "offres/deposit_new.html", context, status=status)

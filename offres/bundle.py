@@ -72,6 +72,7 @@ def bundle_digest(name: str = BUNDLE) -> BundleDigest:
     if digest is None:
         data = path.read_bytes()
         digest = BundleDigest(name=name, size=len(data), sha256=hashlib.sha256(data).digest())
-        _cache.clear()
+        for stale in [k for k in _cache if k[0] == key[0]]:
+            del _cache[stale]
         _cache[key] = digest
     return digest

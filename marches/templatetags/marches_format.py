@@ -27,13 +27,15 @@ STATE_BADGES = {
 
 
 @register.filter
-def paris_datetime(value: datetime | None) -> str:
+def paris_datetime(value: datetime | None, precision: str = "") -> str:
     """« lundi 14 décembre 2026 à 12:00 (heure de Paris) »: legal deadlines are read in
-    Paris time, whatever the reader's own zone."""
+    Paris time, whatever the reader's own zone. `|paris_datetime:"s"` adds the seconds
+    (« à 11:02:17 »), for the reception of a pli."""
     if value is None:
         return ""
     local = timezone.localtime(value, PARIS)
-    return f"{dateformat.format(local, 'l')} {_day_month_year(local)} à {local:%H:%M} (heure de Paris)"
+    clock = f"{local:%H:%M:%S}" if precision == "s" else f"{local:%H:%M}"
+    return f"{dateformat.format(local, 'l')} {_day_month_year(local)} à {clock} (heure de Paris)"
 
 
 @register.filter
@@ -72,6 +74,47 @@ def time_left(deadline: datetime | None, now: datetime | None = None) -> str:
     else:
         return "reste moins d'une minute"
     return "reste " + " et ".join(parts)
+
+
+# How urgent a deadline reads, from the time left (seconds) to the deadline: the stage's
+# name, and the DSFR alert level of the deadline box (consultation page, deposit page;
+# templates/includes/deadline_box.html). A page shows the stage computed by the server (no
+# JavaScript needed), and static/marches/deadline.js moves it on without a reload, reading
+# these same thresholds from the box. Why these:
+# - more than 24 hours: information (blue): there is time, including for a large pli;
+# - 24 hours or less: warning (orange): a large pli on a slow line takes hours;
+# - 1 hour or less: still a warning, in stronger words: start sending now;
+# - 10 minutes or less, and after the deadline: error (red): a pli whose upload ends after
+#   the deadline is received « hors délai » and never opened, and 10 minutes is about what
+#   a 100 MB pli takes on a 2 Mbit/s uplink.
+DEADLINE_STAGES: tuple[tuple[str, int, str], ...] = (
+    # (stage, applies when at most this many seconds are left, DSFR alert level)
+    ("late", 0, "error"),
+    ("minutes", 10 * 60, "error"),
+    ("hour", 60 * 60, "warning"),
+    ("day", 24 * 60 * 60, "warning"),
+)
+DEADLINE_OPEN = ("open", "info")  # more than a day left
+
+
+@register.filter
+def deadline_stage(deadline: datetime | None, now: datetime | None = None) -> dict[str, str]:
+    """{"stage": "hour", "level": "warning"} for a deadline `now` (or the present)."""
+    if deadline is None:
+        return {"stage": DEADLINE_OPEN[0], "level": DEADLINE_OPEN[1]}
+    left = (deadline - (now or timezone.now())).total_seconds()
+    for stage, seconds, level in DEADLINE_STAGES:
+        if left <= seconds:
+            return {"stage": stage, "level": level}
+    return {"stage": DEADLINE_OPEN[0], "level": DEADLINE_OPEN[1]}
+
+
+@register.simple_tag
+def deadline_thresholds() -> str:
+    """The thresholds for the page's script: « late:0:error minutes:600:error … »."""
+    return " ".join(f"{stage}:{seconds}:{level}" for stage, seconds, level in DEADLINE_STAGES) + (
+        f" {DEADLINE_OPEN[0]}::{DEADLINE_OPEN[1]}"
+    )
 
 
 @register.filter

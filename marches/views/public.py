@@ -65,10 +65,25 @@ def _identity(request: HttpRequest) -> dict | None:
     return request.session.get(SESSION_IDENTITY)
 
 
-# Actions other apps offer on a consultation's public page, as (URL name, label), shown while
-# it is open for deposits: offres adds « Déposer un pli » (offres.apps). marches does not
-# import offres.
-PUBLIC_ACTIONS: list[tuple[str, str]] = []
+# Actions other apps offer on a consultation's public page, as (URL name, label, label after
+# the deadline or None): the label while it is open for deposits, the late one once it is
+# closed (a late pli is still taken, kept and never opened): offres adds « Déposer un pli »
+# (offres.apps). marches does not import offres.
+PUBLIC_ACTIONS: list[tuple[str, str, str | None]] = []
+
+
+def _actions(consultation: Consultation) -> list[dict]:
+    state = consultation.current_state
+    if state == Consultation.State.PUBLISHED:
+        chosen = [(name, label, False) for name, label, _ in PUBLIC_ACTIONS]
+    elif state == Consultation.State.CLOSED:
+        chosen = [(name, late, True) for name, _, late in PUBLIC_ACTIONS if late]
+    else:
+        chosen = []
+    return [
+        {"label": label, "url": reverse(name, args=[consultation.pk]), "secondary": secondary}
+        for name, label, secondary in chosen
+    ]
 
 
 @require_safe
@@ -93,9 +108,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Created by offres at publication, read through the reverse relation: marches does not
         # import offres (api → offres → marches).
         "opening_keys": consultation.opening_keys.prefetch_related("shares").order_by("envelope"),
-        "actions": [
-            {"label": label, "url": reverse(name, args=[consultation.pk])} for name, label in PUBLIC_ACTIONS
-        ],
+        "actions": _actions(consultation),
     }
     return render(request, "marches/public/detail.html", context)
 

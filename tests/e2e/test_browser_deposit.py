@@ -62,7 +62,9 @@ def _login(page, user, root: str = "") -> None:
     page.locator("#id_username").fill(user.email)
     page.locator("#id_password").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
-    expect(page).to_have_url(f"{root or page.base_url}/plis/mes-plis/")
+    # Wherever a login lands (the user's work, comptes' choice), it is past the login page.
+    expect(page).not_to_have_url(re.compile(r"/comptes/connexion/"))
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
 def _choose(page, tmp_path, files: dict[str, dict[str, bytes]]) -> None:
@@ -367,6 +369,8 @@ def test_a_server_error_is_retried_and_a_refusal_is_not(page, tender, company_us
     page.goto(f"/plis/consultation/{consultation.pk}/deposer/")
     page.route("**/contenu?offset=*", refuse)
     _choose(page, tmp_path, {"offer": {"offre.pdf": b"%PDF court"}})
+    # It would replace the pli just received: confirmed (tests/e2e/test_browser_deposit_pages.py).
+    page.locator("label[for=depot-replace-confirm]").click()
     page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
     expect(page.locator("#depot-error")).to_contain_text("« offre.pdf.age » refusé : en-tête age illisible.")
     page.wait_for_timeout(1500)
@@ -415,11 +419,28 @@ def test_a_deposit_resumes_after_the_page_is_reloaded(page, tender, company_user
     big = plaintext(BIG)
     _open_deposit_page(page, consultation, company_user)
     _choose(page, tmp_path, {"offer": {"offre.pdf": big}})
+    # Once 20 MB are on the server, no chunk gets through until the reload. Without this gate
+    # the upload on a fast loopback sometimes ended before the reload, and the resumed page
+    # had nothing left to send (the test was flaky: no PUT after the resume).
+    gate = {"shut": False}
+
+    def chunks(route):
+        if gate["shut"]:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    page.route("**/contenu?offset=*", chunks)
     page.get_by_role("button", name="Chiffrer et envoyer le pli").click()
     _wait_until_received(page, 20 * 1000 * 1000)
-    page.evaluate("window.onbeforeunload = null")
+    gate["shut"] = True
+    expect(page.locator("#depot-waiting")).to_be_visible(timeout=30_000)  # a chunk was refused passage
+    # The page asks before leaving while it sends (beforeunload): leave.
+    page.on("dialog", lambda dialog: dialog.accept())
     page.reload()
+    page.unroute("**/contenu?offset=*")
     held = _received()
+    assert held < len(big)
     resume = page.locator("#depot-resume")
     expect(resume).to_be_visible()
     expect(resume).to_contain_text("« offre.pdf »")

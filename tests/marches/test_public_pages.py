@@ -352,7 +352,7 @@ def test_detail_shows_what_a_bidder_needs(client, full_consultation):
         "département 35",
         "1\u00a0250\u00a0000\u00a0€\u00a0HT",  # non-breaking spaces, as French typography asks
         "(heure de Paris)",
-        "reste 3 jours et 4 heures",
+        "Reste 3 jours et 4 heures.",
         "Autorisées",
         "En deux temps",
         "500 Mo",
@@ -388,7 +388,10 @@ def test_detail_of_a_closed_consultation_says_so(client):
     c = ConsultationFactory(closed=True)
     page = text(client.get(c.get_absolute_url()))
     assert "Clôturée" in page
-    assert "les plis ne sont plus acceptés" in page
+    # A late pli is still taken (kept, never opened), and the page says so.
+    assert "les plis ne sont plus acceptés" not in page
+    assert "envoyé maintenant est reçu « hors délai »" in page
+    assert "La date limite est passée." in page
     assert "reste" not in page
     # The DCE stays public after the deadline.
     assert "Télécharger tout le DCE" in page

@@ -13,6 +13,7 @@ from tests.factories import MembershipFactory
 from tests.helpers import login_as, text
 
 from . import builders
+from .pages import deadline_box
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def test_the_deposit_page_shows_the_published_recipients(client, published, bidd
         assert key.recipient in page
     assert "Entreprise qui dépose : <strong>Charpentes Bernard</strong>" in page
     assert "Chiffrer et envoyer le pli" in page
-    assert "date limite est passée" not in page
+    assert "date limite est passée" not in deadline_box(response)["text"]
 
 
 def test_after_the_deadline_the_page_warns_the_deposit_will_be_late(client, published, bidder_membership):
@@ -40,9 +41,15 @@ def test_after_the_deadline_the_page_warns_the_deposit_will_be_late(client, publ
         deadline=timezone.now() - timezone.timedelta(minutes=1)
     )
     login_as(client, bidder_membership.user)
-    page = text(client.get(reverse("offres:deposit_new", args=[consultation.pk])))
-    assert "La date limite est passée : votre pli sera reçu hors délai." in page
-    assert "Déposer un pli" not in text(client.get(reverse("marches:detail", args=[consultation.pk])))
+    box = deadline_box(client.get(reverse("offres:deposit_new", args=[consultation.pk])))
+    assert (
+        "La date limite est passée. Un pli envoyé maintenant est reçu « hors délai » : il est conservé"
+        in box["text"]
+    )
+    # The consultation page leads there, in the same words (tests/offres/test_deadline_box.py).
+    detail = text(client.get(reverse("marches:detail", args=[consultation.pk])))
+    assert ">Déposer un pli</a>" not in detail
+    assert ">Déposer un pli hors délai</a>" in detail
 
 
 def test_only_companies_deposit(client, published):

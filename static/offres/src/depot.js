@@ -14,6 +14,14 @@
 //   byte. Without it (encryption is randomised, the same ciphertext cannot be made twice),
 //   a reload starts the deposit over; an unfinished deposit is never received and never counts.
 // - The SHA-256 of the ciphertext is computed as it is sent and compared with the server's.
+// - A new pli replaces, for its lots, the company's last pli received in time (only that one
+//   is opened). Before anything is sent, the page says which received pli the new one
+//   replaces and which envelope it lacks compared with it, and asks for confirmation
+//   (offres/standing.py gives the received plis, json_script "depot-retained-data").
+// - Whatever fails, the page says whether anything was received: a 5xx or a dropped
+//   connection is retried, saying that the pli is not received yet and nothing sent is lost;
+//   a refused file can be removed from the deposit (DELETE …/fichiers/<id>) and the upload
+//   go on without it; an unfinished deposit can be abandoned (POST …/abandonner).
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 
@@ -26,8 +34,11 @@ class DepotError extends Error {}
 // The network failed (no answer at all): always worth another try.
 class NetworkError extends Error {}
 
-// After this long without a single answer, the page stops and says what to do instead.
-const GIVE_UP_MS = 15 * 60 * 1000;
+// After this long without a single answer, the page says more firmly what to do instead
+// (it keeps trying: giving up would lose what is ready to send).
+const LONG_OUTAGE_MS = 15 * 60 * 1000;
+
+const ENVELOPE_LABELS = { application: "candidature", offer: "offre" };
 
 async function send(url, init) {
   try {
@@ -139,16 +150,31 @@ class Depot {
     this.csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     this.progress = document.getElementById("depot-progress");
     this.sending = false;
+    // The deposit opened on the server and not received yet (its id), if any.
+    this.current = null;
     // Per user and consultation: on a shared computer, nobody is offered another's deposit.
     this.pendingKey = `depot-en-cours-${form.dataset.user}-${form.dataset.consultation}`;
+    this.retained = readRetained();
     this.offerResume();
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       if (!this.sending) this.send();
     });
+    // What the new pli replaces follows the company, the lots and the files chosen.
+    form.addEventListener("change", (event) => {
+      if (event.target.id !== "depot-replace-confirm" && !this.sending) this.showReplacement(this.chosen());
+    });
+    document.addEventListener("deadline:stage", () => {
+      if (!this.sending) this.showReplacement(this.chosen());
+    });
+    document.getElementById("depot-abandon").addEventListener("click", () => this.abandon());
+    document.getElementById("depot-remove-file").addEventListener("click", () => this.removeRefused());
+    document.getElementById("depot-continue").addEventListener("click", () => this.continueWithout());
+    document.getElementById("depot-waiting-retry").addEventListener("click", () => this.wakeUp?.());
     window.addEventListener("beforeunload", (event) => {
       if (this.sending) event.preventDefault();
     });
+    this.showReplacement(this.chosen());
   }
 
   serverNow() {
@@ -189,9 +215,120 @@ class Depot {
     }
   }
 
-  showError(message) {
+  // --- What the new pli replaces ------------------------------------------------------------
+
+  // The received plis a new pli of `company` for `lots`, holding files in the envelopes
+  // counted by `counts`, would replace at the opening, each with what the new one lacks.
+  // None after the deadline: a late pli is never opened, so it replaces nothing.
+  replacement(company, lots, counts) {
+    if (this.serverNow() >= this.deadline.getTime()) return [];
+    const hasLots = this.form.dataset.hasLots === "1";
+    const replaced = [];
+    for (const kept of this.retained[String(company)] || []) {
+      const covered = hasLots ? kept.lots.filter((n) => lots.includes(n)) : [];
+      if (hasLots && covered.length === 0) continue;
+      const lacks = Object.keys(ENVELOPE_LABELS).filter((e) => kept.envelopes[e] > 0 && !(counts[e] > 0));
+      replaced.push({ kept, covered, stays: kept.lots.filter((n) => !covered.includes(n)), lacks });
+    }
+    return replaced;
+  }
+
+  // The box above the send button: which pli is replaced, what the new one lacks, and the
+  // confirmation. The confirmation is cleared whenever what it confirms changes.
+  showReplacement({ envelopes, lots, company }, counts = null) {
+    const box = document.getElementById("depot-replace");
+    if (!box) return [];
+    const fileCounts = counts || Object.fromEntries(envelopes.map((e) => [e.envelope, e.files.length]));
+    // Nothing to compare before a file is chosen.
+    const any = Object.values(fileCounts).some((n) => n > 0);
+    const replaced = any ? this.replacement(company, lots, fileCounts) : [];
+    const text = document.getElementById("depot-replace-text");
+    const confirm = document.getElementById("depot-replace-confirm");
+    const lotsText = (numbers) => numbers.map((n) => `le lot ${n}`).join(", ");
+    const lines = [];
+    for (const { kept, covered, stays, lacks } of replaced) {
+      const forLots = covered.length ? ` pour ${lotsText(covered)}` : "";
+      let line = `Il remplacera${forLots} votre pli reçu le ${kept.received} (${kept.summary}).`;
+      if (stays.length) line += ` Ce pli reste retenu pour ${lotsText(stays)}.`;
+      lines.push({ text: line, strong: false });
+      for (const envelope of lacks) {
+        const label = ENVELOPE_LABELS[envelope];
+        lines.push({
+          text:
+            `Ce nouveau pli ne contient pas d'enveloppe ${label} : à l'ouverture${forLots}, votre entreprise ` +
+            `n'aura pas ${/^[aeiou]/.test(label) ? "d'" : "de "}${label} (celle de votre pli du ${kept.received} ne ` +
+            "sera pas ouverte).",
+          strong: true,
+        });
+      }
+    }
+    const signature = JSON.stringify(lines);
+    if (signature !== box.dataset.signature) {
+      box.dataset.signature = signature;
+      confirm.checked = false;
+      text.replaceChildren(
+        ...lines.map(({ text: line, strong }) => {
+          const paragraph = document.createElement("p");
+          if (strong) {
+            const bold = document.createElement("strong");
+            bold.textContent = line;
+            paragraph.append(bold);
+          } else {
+            paragraph.textContent = line;
+          }
+          return paragraph;
+        }),
+      );
+    }
+    const lacking = replaced.some((r) => r.lacks.length);
+    box.classList.toggle("fr-alert--error", lacking);
+    box.classList.toggle("fr-alert--warning", !lacking);
+    box.hidden = replaced.length === 0;
+    return replaced;
+  }
+
+  // Refuses to go on while a replacement is shown and not confirmed.
+  checkReplacement(replaced) {
+    const confirm = document.getElementById("depot-replace-confirm");
+    if (replaced.length && !confirm.checked) {
+      const lacking = replaced.some((r) => r.lacks.length);
+      throw new DepotError(
+        (lacking
+          ? "Ce nouveau pli remplacerait un pli déjà reçu et ne contient pas toutes ses enveloppes. "
+          : "Ce nouveau pli remplacerait un pli déjà reçu. ") +
+          "Relisez ce qu'il remplace, puis cochez « J'ai compris » pour l'envoyer. Rien n'a été envoyé.",
+      );
+    }
+  }
+
+  // --- Messages -----------------------------------------------------------------------------
+
+  // A failure: the message, whether the pli is received (never, here), and the actions that
+  // apply (`remove`: the refused file's entry; `abandon`: the deposit is open on the server).
+  showError(message, { title = "", remove = null, abandon = false, proceed = false } = {}) {
     const box = document.getElementById("depot-error");
+    const heading = document.getElementById("depot-error-title");
+    heading.textContent = title;
+    heading.hidden = !title;
     document.getElementById("depot-error-text").textContent = message;
+    this.refused = remove;
+    document.getElementById("depot-remove-file").hidden = !remove;
+    document.getElementById("depot-abandon").hidden = !abandon;
+    document.getElementById("depot-continue").hidden = !proceed;
+    for (const item of document.querySelectorAll("#depot-error-actions li")) {
+      item.hidden = item.querySelector("button").hidden;
+    }
+    document.getElementById("depot-error-actions").hidden = !(remove || abandon || proceed);
+    document.getElementById("depot-notice").hidden = true;
+    box.hidden = false;
+    box.scrollIntoView({ block: "center" });
+    box.focus?.();
+  }
+
+  notice(message) {
+    const box = document.getElementById("depot-notice");
+    document.getElementById("depot-notice-text").textContent = message;
+    document.getElementById("depot-error").hidden = true;
     box.hidden = false;
     box.scrollIntoView({ block: "center" });
     box.focus?.();
@@ -236,34 +373,65 @@ class Depot {
   }
 
   // A call that survives dropped connections and restarts: network errors and 5xx answers
-  // are retried, with the page saying so; a refusal (4xx) is final and shown as sent.
+  // are retried, the page saying plainly that the pli is not received yet, that nothing
+  // sent is lost, and what to do; « Réessayer maintenant » cuts the wait short. A refusal
+  // (4xx) is final and shown as sent.
   async patiently(what, attempt) {
     const since = Date.now();
+    const waiting = document.getElementById("depot-waiting");
     for (let tries = 0; ; tries += 1) {
       try {
-        return await attempt();
+        const result = await attempt();
+        waiting.hidden = true;
+        return result;
       } catch (error) {
         const transient =
           error instanceof NetworkError ||
           (error instanceof DepotError && (error.status >= 500 || error.status === 429));
-        if (!transient) throw error;
-        if (Date.now() - since > GIVE_UP_MS) {
-          throw new DepotError(
-            `Le serveur ne répond plus depuis ${Math.round(GIVE_UP_MS / 60000)} minutes (${what}). ` +
-              "Votre pli n'est pas reçu. Réessayez plus tard ; si la date limite approche, contactez " +
-              "l'acheteur et envoyez une copie de sauvegarde sur support physique avant la date limite.",
-          );
+        if (!transient) {
+          waiting.hidden = true;
+          throw error;
         }
         const delay = RETRY_DELAYS_MS[Math.min(tries, RETRY_DELAYS_MS.length - 1)];
         this.interrupted = true;
-        const reason = error instanceof DepotError ? ` — ${error.message}` : "";
+        const reason =
+          error instanceof NetworkError
+            ? "la connexion au serveur est coupée"
+            : `le serveur a répondu « ${error.message.replace(/\.$/, "")} »`;
+        const long = Date.now() - since > LONG_OUTAGE_MS;
+        const late = this.serverNow() >= this.deadline.getTime();
+        document.getElementById("depot-waiting-text").textContent =
+          `${capitalise(what)} n'a pas abouti : ${reason}. Aucun accusé de réception n'a été délivré : tant que vous ne l'avez pas, ` +
+          "le pli n'est pas reçu. Rien de ce qui a déjà été envoyé n'est perdu : la page réessaie d'elle-même " +
+          `(nouvelle tentative dans ${Math.ceil(delay / 1000)} s) et reprendra là où l'envoi s'est arrêté. ` +
+          "Gardez cette page ouverte. " +
+          (long
+            ? `Le serveur ne répond plus depuis ${Math.round((Date.now() - since) / 60000)} minutes : `
+            : "Si cela dure ") +
+          (late
+            ? "la date limite est passée : un pli reçu maintenant le serait hors délai."
+            : `et que la date limite (${parisTime(this.deadline)}) approche, prévenez l'acheteur et envoyez-lui ` +
+              "une copie de sauvegarde (sur support physique) avant la date limite.");
+        waiting.classList.toggle("fr-alert--error", long || late);
+        waiting.classList.toggle("fr-alert--warning", !(long || late));
+        waiting.hidden = false;
         this.status(
-          `Connexion interrompue ou serveur indisponible (${what}${reason}) : nouvelle tentative dans ` +
-            `${Math.ceil(delay / 1000)} s. Ne fermez pas cette page : l'envoi reprendra là où il s'est arrêté.`,
+          `Connexion interrompue ou serveur indisponible : nouvelle tentative dans ${Math.ceil(delay / 1000)} s.`,
         );
-        await sleep(delay);
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeUp = null;
         if (!navigator.onLine) {
-          await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
+          await new Promise((resolve) => {
+            window.addEventListener("online", resolve, { once: true });
+            this.wakeUp = resolve;
+          });
+          this.wakeUp = null;
         }
       }
     }
@@ -273,27 +441,35 @@ class Depot {
 
   async send() {
     document.getElementById("depot-error").hidden = true;
+    document.getElementById("depot-notice").hidden = true;
     let choice;
     try {
       choice = this.chosen();
       this.check(choice);
+      this.checkReplacement(this.showReplacement(choice));
     } catch (error) {
       this.showError(error.message);
       return;
     }
+    this.choice = choice;
+    // A deposit left open by a failure is never continued once a new one starts.
+    if (this.current) await this.abandonQuietly(this.current);
     await this.running(async () => {
       const deposit = await this.open(choice);
       await this.stash(deposit);
+      this.uploading = true;
       await this.upload(deposit);
       await this.finalise(deposit.id);
     });
   }
 
   // A whole send (or resume): the form locked while it runs, unlocked with the reason if
-  // it fails.
+  // it fails, and what can be done with the deposit left open on the server.
   async running(work) {
     document.getElementById("depot-error").hidden = true;
+    document.getElementById("depot-notice").hidden = true;
     this.sending = true;
+    this.uploading = false;
     this.form.querySelector("#depot-send").disabled = true;
     this.progress.hidden = false;
     try {
@@ -302,19 +478,142 @@ class Depot {
       this.sending = false;
       this.form.querySelector("#depot-send").disabled = false;
       this.status("");
-      this.progress.hidden = true;
-      this.showError(explain(error));
+      document.getElementById("depot-waiting").hidden = true;
+      const open = this.current;
+      if (open && !this.uploading) {
+        // Refused before a byte of content was sent (an announcement, the recipients): the
+        // next send opens a new deposit, so this one goes.
+        this.current = null;
+        this.progress.hidden = true;
+        await this.abandonQuietly(open);
+        this.showError(explain(error), { title: "Votre pli n'est pas reçu" });
+        return;
+      }
+      const remove = error.refusedFile || null;
+      if (!remove) this.progress.hidden = true;
+      this.showError(
+        open
+          ? `${explain(error)} Aucun accusé de réception n'a été délivré. ` +
+              (remove
+                ? "Retirez ce fichier du pli pour envoyer les autres, ou abandonnez ce dépôt."
+                : "Abandonnez ce dépôt, puis renvoyez le pli.")
+          : explain(error),
+        { title: open ? "Votre pli n'est pas reçu" : "", remove, abandon: Boolean(open) },
+      );
     }
   }
 
   async finalise(depositId) {
     this.status("Validation du pli : horodatage et inscription au journal de transparence…");
-    const receipt = await this.patiently("validation", () => this.call("POST", `${this.api}${depositId}/valider`));
+    const receipt = await this.patiently("la validation du pli", () =>
+      this.call("POST", `${this.api}${depositId}/valider`),
+    );
     this.sending = false;
+    this.current = null;
     localStorage.removeItem(this.pendingKey);
     await vaultDrop(depositId);
     this.status(`Pli reçu le ${parisTime(new Date(receipt.received_at))}. Affichage de l'accusé de réception…`);
     window.location.assign(this.form.dataset.detailUrl.replace("00000000-0000-0000-0000-000000000000", depositId));
+  }
+
+  // --- A refused file, an abandoned deposit -------------------------------------------------
+
+  // « Retirer ce fichier »: the refused file leaves the deposit (DELETE …/fichiers/<id>);
+  // the others can then be sent.
+  async removeRefused() {
+    const entry = this.refused;
+    if (!entry || !this.current) return;
+    try {
+      await this.call("DELETE", `${this.api}${this.current}/fichiers/${entry.remote.id}`);
+    } catch (error) {
+      this.showError(`« ${entry.file.name} » n'a pas pu être retiré du pli : ${explain(error)}`, {
+        title: "Votre pli n'est pas reçu",
+        remove: entry,
+        abandon: true,
+      });
+      return;
+    }
+    this.files = this.files.filter((f) => f !== entry);
+    this.remember(this.current);
+    entry.row.querySelector("span").textContent = "retiré du pli";
+    entry.row.querySelector("progress").value = 0;
+    if (this.files.length === 0) {
+      this.showError(
+        `« ${entry.file.name} » est retiré du pli, qui ne contient plus aucun fichier : abandonnez ce dépôt, puis ` +
+          "renvoyez le pli avec d'autres fichiers.",
+        { title: "Votre pli n'est pas reçu", abandon: true },
+      );
+      return;
+    }
+    const left = this.files.map((f) => `« ${f.file.name} »`).join(", ");
+    this.showError(
+      `« ${entry.file.name} » est retiré du pli. Le pli contient encore ${left} : continuez l'envoi pour le ` +
+        "valider sans ce fichier, ou abandonnez ce dépôt.",
+      { title: "Votre pli n'est pas encore reçu", abandon: true, proceed: true },
+    );
+    this.showReplacement(this.choice, this.counts());
+  }
+
+  counts() {
+    const counts = {};
+    for (const f of this.files) counts[f.envelope] = (counts[f.envelope] || 0) + 1;
+    return counts;
+  }
+
+  // « Continuer l'envoi sans ce fichier »: the files left, then the validation; what the pli
+  // replaces is confirmed again if it changed.
+  async continueWithout() {
+    if (this.sending || !this.current) return;
+    const depositId = this.current;
+    try {
+      this.checkReplacement(this.showReplacement(this.choice, this.counts()));
+    } catch (error) {
+      this.showError(error.message, { title: "Votre pli n'est pas encore reçu", abandon: true, proceed: true });
+      return;
+    }
+    await this.running(async () => {
+      this.uploading = true;
+      this.total = this.files.reduce((sum, f) => sum + f.size, 0);
+      await this.upload({ id: depositId });
+      await this.finalise(depositId);
+    });
+  }
+
+  // « Abandonner ce dépôt »: the server drops it (POST …/abandonner), and so does this browser.
+  async abandon() {
+    const depositId = this.current;
+    if (!depositId || this.sending) return;
+    try {
+      await this.call("POST", `${this.api}${depositId}/abandonner`);
+    } catch (error) {
+      this.showError(`Le dépôt n'a pas pu être abandonné : ${explain(error)}`, {
+        title: "Votre pli n'est pas reçu",
+        abandon: true,
+      });
+      return;
+    }
+    this.forget(depositId);
+    this.progress.hidden = true;
+    this.notice(
+      "Ce dépôt est abandonné : il ne sera ni reçu ni ouvert. Vous pouvez commencer un nouveau dépôt avec les " +
+        "fichiers de votre choix.",
+    );
+  }
+
+  async abandonQuietly(depositId) {
+    try {
+      await this.call("POST", `${this.api}${depositId}/abandonner`);
+    } catch {
+      // It stays « envoi non terminé » and never counts.
+    }
+    this.forget(depositId);
+  }
+
+  forget(depositId) {
+    if (this.current === depositId) this.current = null;
+    localStorage.removeItem(this.pendingKey);
+    vaultDrop(depositId);
+    this.files = [];
   }
 
   // Encrypt every file into the copy kept in this browser, then remember the deposit, so
@@ -334,9 +633,18 @@ class Depot {
       }
       entry.row.querySelector("span").textContent = "chiffré, en attente d'envoi";
     }
+    this.started = new Date().toISOString();
+    this.remember(deposit.id);
+  }
+
+  // What a reload needs to resume from the copy kept in this browser (nothing without it).
+  remember(depositId) {
+    if (!this.files.length || !this.files.every((f) => f.stored)) return;
     const pending = {
-      deposit: deposit.id,
-      started: new Date().toISOString(),
+      deposit: depositId,
+      started: this.started || new Date().toISOString(),
+      company: this.choice?.company,
+      lots: this.choice?.lots || [],
       files: this.files.map((f) => ({
         id: f.remote.id,
         url: f.url,
@@ -362,24 +670,32 @@ class Depot {
     if (!pending || !box) return;
     const names = pending.files.map((f) => `« ${f.name} »`).join(", ");
     document.getElementById("depot-resume-text").textContent =
-      `Commencé le ${parisTime(new Date(pending.started))} : ${names}. Une copie chiffrée est gardée dans ce ` +
-      "navigateur : l'envoi reprend là où le serveur s'est arrêté, sans tout renvoyer. Ce pli ne compte " +
-      "qu'une fois validé.";
+      `Commencé le ${parisTime(new Date(pending.started))} : ${names}. Ce pli n'est pas encore reçu : aucun ` +
+      "accusé de réception n'a été délivré. Une copie chiffrée est gardée dans ce navigateur : l'envoi reprend là " +
+      "où le serveur s'est arrêté, sans tout renvoyer, puis le pli est validé.";
     box.hidden = false;
     document.getElementById("depot-resume-go").addEventListener("click", () => {
       if (!this.sending) this.resume(pending);
     });
     document.getElementById("depot-resume-drop").addEventListener("click", async () => {
-      localStorage.removeItem(this.pendingKey);
-      await vaultDrop(pending.deposit);
+      if (this.sending) return;
       box.hidden = true;
+      await this.abandonQuietly(pending.deposit);
+      this.notice(
+        "Ce dépôt est abandonné : il ne sera ni reçu ni ouvert. Vous pouvez commencer un nouveau dépôt avec les " +
+          "fichiers de votre choix.",
+      );
     });
   }
 
   async resume(pending) {
+    this.current = pending.deposit;
+    this.started = pending.started;
+    this.choice = { company: pending.company, lots: pending.lots || [], envelopes: [] };
     await this.running(async () => {
       const vault = await vaultFolder(pending.deposit, false);
       if (!vault) throw new DepotError("La copie chiffrée de cet envoi n'est plus dans ce navigateur : recommencez le dépôt.");
+      this.uploading = true;
       const list = document.getElementById("depot-files");
       list.replaceChildren();
       this.files = [];
@@ -445,8 +761,9 @@ class Depot {
           "plus. Rien n'a été envoyé.",
       );
     }
-    this.status("Ouverture du pli…");
+    this.status("Début du dépôt…");
     const deposit = await this.call("POST", this.api, { consultation: Number(this.form.dataset.consultation), company, lots });
+    this.current = deposit.id;
     for (const { envelope, recipient } of envelopes) {
       if (deposit.recipients[envelope] !== recipient) {
         throw new DepotError(
@@ -472,7 +789,7 @@ class Depot {
     this.startedAt = performance.now();
     this.acknowledged = 0;
     for (const entry of this.files) {
-      await this.uploadFile(entry);
+      if (!entry.done) await this.uploadFile(entry);
     }
     if (this.simulation && this.files.every((f) => f.plainDigest)) {
       // Per deposit and per file: the receipt page compares them with the platform's check.
@@ -517,7 +834,7 @@ class Depot {
   // From the copy kept in this browser, starting where the server stands (0 for a new
   // deposit); the digest is then taken over the whole copy.
   async uploadStored(entry) {
-    let last = await this.patiently(`« ${entry.file.name} »`, () => this.call("GET", entry.url));
+    let last = await this.patiently(`l'envoi de « ${entry.file.name} »`, () => this.call("GET", entry.url));
     entry.sent = last.received;
     for (let offset = last.received; offset < entry.size; ) {
       const end = Math.min(offset + this.chunkBytes, entry.size);
@@ -539,6 +856,7 @@ class Depot {
           "envoyé. Le pli n'a pas été validé ; recommencez le dépôt.",
       );
     }
+    entry.done = true;
     entry.row.querySelector("span").textContent = `reçu, SHA-256 ${local.slice(0, 16)}… vérifié`;
   }
 
@@ -577,7 +895,17 @@ class Depot {
         throw error;
       }
     };
-    const state = await this.patiently(`« ${entry.file.name} »`, put);
+    let state;
+    try {
+      state = await this.patiently(`l'envoi de « ${entry.file.name} »`, put);
+    } catch (error) {
+      // The server refuses this file (not age, above its announced size…): it can be removed
+      // from the deposit and the others sent. Not for a session, a deposit or a state problem.
+      if (error instanceof DepotError && error.status >= 400 && ![401, 403, 404, 409, 429].includes(error.status)) {
+        error.refusedFile = entry;
+      }
+      throw error;
+    }
     entry.sent = end;
     this.acknowledged += chunk.length;
     this.report(entry);
@@ -617,6 +945,21 @@ class Depot {
       sum += f.size;
     }
     return sum;
+  }
+}
+
+function capitalise(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// The company's received plis that the opening would read today, per company id
+// (offres/standing.py, in the page as JSON).
+function readRetained() {
+  const data = document.getElementById("depot-retained-data");
+  try {
+    return data ? JSON.parse(data.textContent) : {};
+  } catch {
+    return {};
   }
 }
 
