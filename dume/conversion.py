@@ -60,6 +60,12 @@ def to_version(document: Document, target: str) -> tuple[Document, list[str]]:
                 criterion.lots = []
     if converted.kind == DocumentKind.RESPONSE and writer.Writer.single_lot_response:
         _one_lot(converted, target, losses)
+    elif converted.lot_group:
+        losses.append(
+            f"Groupe de lots « {converted.lot_group} » : la version {target} ne le porte pas "
+            f"(la réponse y nomme ses lots, {', '.join(converted.lots)})."
+        )
+        converted.lot_group = None
     if converted.kind == DocumentKind.REQUEST and writer.Writer.criterion_lots and not same_family:
         _selection_lots(converted, target, losses)
     operator = converted.economic_operator
@@ -88,19 +94,23 @@ NOT_GIVEN = "Non renseigné dans le DUME d'origine (ESPD-EDM {version})."
 
 
 def _one_lot(document: Document, target: str, losses: list[str]) -> None:
-    """A 4.1.0 Response names exactly one lot (rule BR-LOT-10): one Response per lot."""
+    """A 4.1.0 Response names one lot or one group of lots (rule BR-LOT-10): a source for several
+    lots is filed under a group, and each of its answers that names no lot covers them all."""
     if not document.lots:
         document.lots = ["LOT-0000"]
         losses.append(
             f"Aucun lot dans la source : lot unique « LOT-0000 » indiqué (obligatoire en version {target})."
         )
-    elif len(document.lots) > 1:
-        kept, *others = document.lots
+    elif len(document.lots) > 1 and not document.lot_group:
+        document.lot_group = "GLO-0001"
+        for criterion in all_criteria(document):
+            for answer in criterion.answers:
+                if not answer.lots:
+                    answer.lots = list(document.lots)
         losses.append(
-            f"La version {target} n'admet qu'un lot par réponse (règle BR-LOT-10) : lot « {kept} » retenu, "
-            f"lot(s) {', '.join(others)} non repris (convertir une réponse par lot)."
+            f"Réponse pour les lots {', '.join(document.lots)} : la version {target} la classe sous un groupe "
+            f"de lots (règle BR-LOT-10), « {document.lot_group} » indiqué ; chaque réponse couvre ces lots."
         )
-        document.lots = [kept]
 
 
 def _selection_lots(document: Document, target: str, losses: list[str]) -> None:

@@ -325,6 +325,7 @@ class UblReader:
     """Reads a UBL QualificationApplication document into the model."""
 
     version = ""
+    lot_groups = False  # 4.x: a Response may name a group of lots (see _grouped_lots)
 
     def __init__(self, version: str):
         self.version = version
@@ -390,6 +391,8 @@ class UblReader:
             read_answer = answer(element)
             owner = owners.get(read_answer.property_id)
             (owner.answers if owner else orphans).append(read_answer)
+        if kind == DocumentKind.RESPONSE and self.lot_groups:
+            _grouped_lots(document)
         for element in index.get(T_DOCUMENT_REFERENCE, ()):
             reference = self.reference(element)
             if reference.type_code in REQUEST_REFERENCE_CODES and document.request is None:
@@ -629,6 +632,22 @@ class UblReader:
         return evidence
 
 
+def _grouped_lots(document: Document) -> None:
+    """A 4.x Response names one ProcurementProjectLot (rule BR-LOT-10): its lot, or the group of
+    lots it answers for, whose lots its answers then name. The one id is a group when the
+    answers name lots and it is none of them."""
+    if len(document.lots) != 1:
+        return
+    answered = list(
+        dict.fromkeys(
+            lot for criterion in all_criteria(document) for a in criterion.answers for lot in a.lots
+        )
+    )
+    if answered and document.lots[0] not in answered:
+        document.lot_group = document.lots[0]
+        document.lots = answered
+
+
 def _with_subcriteria(criterion: Criterion):
     yield criterion
     for sub in criterion.subcriteria:
@@ -706,15 +725,17 @@ class UblWriter:
         if document.project_description:
             project = self.el(root, "cac", "ProcurementProject")
             self.el(project, "cbc", "Description", document.project_description)
-        for lot in document.lots:
+        for lot in self.header_lots(document):
             self.el(self.el(root, "cac", "ProcurementProjectLot"), "cbc", "ID", lot, **self.id_attrs())
         for criterion in document.criteria:
             self.criterion(root, criterion, "TenderingCriterion")
         if not is_request:
+            # In a Response for several lots, an answer that names none covers them all.
+            every_lot = document.lots if self.answer_lots and len(document.lots) > 1 else []
             for criterion in document.criteria:
                 for owner in _with_subcriteria(criterion):
                     for answer in owner.answers:
-                        self.answer(root, answer)
+                        self.answer(root, answer, every_lot)
             for answer in document.orphan_answers:
                 self.answer(root, answer)
         if document.request is not None:
@@ -879,7 +900,21 @@ class UblWriter:
         self.opt(element, "cbc", "EndDate", period.end)
         self.opt(element, "cbc", "Description", period.description)
 
-    def answer(self, root, answer: Answer) -> None:
+    def header_lots(self, document: Document) -> list[str]:
+        """The ProcurementProjectLot ids: a Request's lots; a Response's lots, or in a version
+        whose Response names one lot (4.1.0, BR-LOT-10), its lot or its group of lots."""
+        if document.kind == DocumentKind.REQUEST or not self.single_lot_response:
+            return document.lots
+        if document.lot_group:
+            return [document.lot_group]
+        if len(document.lots) > 1:
+            raise DumeError(
+                f"Une réponse ESPD-EDM {self.version} pour plusieurs lots ({', '.join(document.lots)}) "
+                "les regroupe sous un groupe de lots (règle BR-LOT-10) : indiquer ce groupe (lot_group)."
+            )
+        return document.lots
+
+    def answer(self, root, answer: Answer, every_lot: list[str] = ()) -> None:
         element = self.el(root, "cac", "TenderingCriterionResponse")
         self.el(element, "cbc", "ID", answer.id or str(uuidlib.uuid4()), **self.response_id_attrs())
         self.el(
@@ -901,7 +936,7 @@ class UblWriter:
                 schemeAgencyID=self.agency,
             )
         if self.answer_lots:
-            for lot in answer.lots:
+            for lot in answer.lots or every_lot:
                 self.el(
                     self.el(element, "cac", "ProcurementProjectLotReference"),
                     "cbc",
