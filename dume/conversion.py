@@ -220,7 +220,7 @@ def _move(
 ) -> Criterion | None:
     label = criterion.name or criterion.uuid
     if template is None:
-        answered = len(criterion.answers)
+        answered = _answer_count(criterion)
         losses.append(
             f"Critère « {label} » ({criterion.uuid}) : absent des critères officiels de la version {target}, "
             f"non repris ({answered} réponse(s))."
@@ -281,7 +281,25 @@ def _move(
                 lots=list(answer.lots),
             )
         )
+    # Sub-criteria (4.1.0's C24, C34…; 2.1.1 EXTENDED's national ones) move to the target's
+    # sub-criterion of the same UUID, or are listed.
+    counterparts = {sub.uuid: index for index, sub in enumerate(moved.subcriteria)}
+    for sub in criterion.subcriteria:
+        index = counterparts.get(sub.uuid)
+        if index is None:
+            answered = _answer_count(sub)
+            if answered:
+                losses.append(
+                    f"Critère « {label} » : le sous-critère « {sub.name or sub.uuid} » ({sub.uuid}) n'existe pas "
+                    f"en version {target}, non repris ({answered} réponse(s))."
+                )
+            continue
+        moved.subcriteria[index] = _move(sub, moved.subcriteria[index], target, losses)
     return moved
+
+
+def _answer_count(criterion: Criterion) -> int:
+    return len(criterion.answers) + sum(_answer_count(sub) for sub in criterion.subcriteria)
 
 
 # Where a question changed meaning between versions, the texts mislead. « For service contracts:
