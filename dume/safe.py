@@ -103,6 +103,12 @@ def parse(data: bytes) -> etree._ElementTree:
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
+        if "amplification" in str(exc.msg or exc):
+            # Entities behind a prolog longer than the scan: libxml2 stops counting them early.
+            raise UnsafeXmlError(
+                "Expansion d'entités refusée : un DUME ne contient ni DTD ni entités.",
+                line=exc.lineno or None,
+            ) from exc
         raise DumeError(_syntax_message(exc), line=exc.lineno or None) from exc
     tree = root.getroottree()
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
