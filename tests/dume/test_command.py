@@ -105,3 +105,11 @@ def test_pdf_writes_the_readable_version(tmp_path):
     assert result.returncode == 0, result.stderr
     assert output.read_bytes().startswith(b"%PDF-")
     assert "version lisible" in result.stdout
+
+
+def test_inspect_names_the_lots_and_the_group_of_a_response_for_several_lots(tmp_path):
+    path = tmp_path / "reponse.xml"
+    path.write_bytes(dume.write(builders.multi_lot_response(), "4.1.0"))
+    result = run("inspect", path)
+    assert result.returncode == 0, result.stderr
+    assert "lots : LOT-0001, LOT-0002 (groupe de lots GLO-0001)" in result.stdout

@@ -7,12 +7,10 @@ import subprocess
 import pytest
 
 import dume
-from dume import build, pdf
-from dume.model import Decimal, Value, ValueKind
+from dume import pdf
 
 from . import builders
 from .conftest import STANDARDS
-from .test_build import TURNOVER, make_request
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 
@@ -36,23 +34,8 @@ def assert_says_every_line_in_order(text: str, document) -> None:
         position = found + len(_flat(line.text))
 
 
-def multi_lot_response():
-    request = make_request("4.1.0")
-    request.criterion(TURNOVER).lots = ["LOT-0001", "LOT-0002"]
-    amount = next(p for p in request.criterion(TURNOVER).questions() if p.value_type == "AMOUNT")
-    answers = {
-        c.questions()[0].id: [Value(ValueKind.INDICATOR, False)]
-        for c in request.criteria
-        if c.uuid != TURNOVER
-    }
-    answers[amount.id] = [Value(ValueKind.AMOUNT, Decimal("1200000"), "EUR")]
-    return build.response(
-        request, uuid="5b9e", operator=builders.operator(), answers=answers, lots=["LOT-0001", "LOT-0002"]
-    )
-
-
 def test_the_pdf_of_a_response_says_what_its_model_says(tmp_path):
-    document = multi_lot_response()
+    document = builders.multi_lot_response()
     text = pdf_text(document, tmp_path)
     assert_says_every_line_in_order(text, document)
     # And the facts themselves, spelt out independently of pdf.lines:

@@ -52,7 +52,8 @@ class Command(BaseCommand):
         lines = [
             f"{kind} ESPD-EDM {document.version} ({document.profile or 'profil non précisé'})",
             f"Identifiant : {document.id or '—'} ; UUID : {document.uuid or '—'}",
-            f"Procédure : {document.contract_folder_id or '—'} ; lots : {', '.join(document.lots) or '—'}",
+            f"Procédure : {document.contract_folder_id or '—'} ; lots : {', '.join(document.lots) or '—'}"
+            + (f" (groupe de lots {document.lot_group})" if document.lot_group else ""),
             f"Acheteur : {document.buyer.name if document.buyer else '—'}"
             + (f" ({document.buyer.country})" if document.buyer and document.buyer.country else ""),
         ]
