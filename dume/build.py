@@ -6,6 +6,7 @@ so that what is built passes the official rules once its answers are given.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -97,16 +98,28 @@ def response(
     operator: EconomicOperator,
     answers: Mapping[str, Sequence[Value]] | None = None,
     lot: str | None = None,
+    lots: Sequence[str] | None = None,
+    lot_group: str | None = None,
     issue_date: dt.date | None = None,
 ) -> Document:
-    """A Response to ``request`` (same version, criteria and procedure), answering by property
-    id; a 4.1.0 Response is for one lot (rule BR-LOT-10), ``lot`` or the Request's first."""
+    """A Response to ``request`` (same version, criteria and procedure), answering by property id.
+
+    In 4.1.0 a Response is for ``lot`` (by default the Request's first), or for several ``lots``
+    at once: one answer then covers them all, and the Response is filed under the group of lots
+    ``lot_group`` (« GLO-0001 » unless told; rule BR-LOT-10 allows it one ProcurementProjectLot).
+    2.1.1 answers for the whole procedure."""
     writer = versions.writer_for(request.version)
-    lots = (
-        [lot or (request.lots[0] if request.lots else "LOT-0000")]
-        if writer.Writer.single_lot_response
-        else []
-    )
+    chosen: list[str] = []
+    group = None
+    if writer.Writer.single_lot_response:
+        chosen = list(lots or ()) or [lot or (request.lots[0] if request.lots else "LOT-0000")]
+        strangers = [name for name in chosen if request.lots and name not in request.lots]
+        if strangers:
+            raise DumeError(f"Lot(s) {', '.join(strangers)} absent(s) de la consultation.")
+        if len(chosen) != len(set(chosen)):
+            raise DumeError("Un même lot est indiqué deux fois.")
+        if len(chosen) > 1:
+            group = lot_group or "GLO-0001"
     document = Document(
         kind=DocumentKind.RESPONSE,
         version=request.version,
@@ -117,18 +130,27 @@ def response(
         procedure_code=request.procedure_code,
         project_description=request.project_description,
         buyer=copy.deepcopy(request.buyer),
-        lots=lots,
+        lots=chosen,
+        lot_group=group,
         economic_operator=operator,
         criteria=[copy.deepcopy(criterion) for criterion in request.criteria],
         request=DocumentReference(id=request.uuid, type_code="ESPD_REQUEST", issue_date=request.issue_date),
     )
     answers = dict(answers or {})
     for criterion in document.criteria:
+        # An answer covers the Response's lots that its criterion concerns (every lot for the
+        # exclusion grounds, which concern the whole procedure).
+        covered = [name for name in chosen if not criterion.lots or name in criterion.lots] or chosen
         for prop in _all_properties(criterion):
             values = answers.pop(prop.id, None)
             if values is not None:
+                # Ids named after the question: the same answers give the same XML.
+                given = [
+                    value if value.id else dataclasses.replace(value, id=f"{prop.id}/R1/RV{n}")
+                    for n, value in enumerate(values, 1)
+                ]
                 criterion.answers.append(
-                    Answer(property_id=prop.id, values=list(values), lots=list(lots), id=f"{prop.id}/R1")
+                    Answer(property_id=prop.id, values=given, lots=list(covered), id=f"{prop.id}/R1")
                 )
     if answers:
         raise DumeError(f"Réponse(s) à des questions absentes de la demande : {', '.join(answers)}.")

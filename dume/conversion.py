@@ -41,12 +41,14 @@ def to_version(document: Document, target: str) -> tuple[Document, list[str]]:
             converted.orphan_answers = []
     if not writer.Writer.answer_lots:
         for criterion in all_criteria(converted):
-            for answer in criterion.answers:
-                if answer.lots:
-                    losses.append(
-                        f"Critère « {criterion.name or criterion.uuid} » : la version {target} ne permet pas "
-                        f"de répondre par lot ; lots {', '.join(answer.lots)} non repris pour une réponse."
-                    )
+            per_lot = [answer for answer in criterion.answers if answer.lots]
+            if per_lot:
+                lots = list(dict.fromkeys(lot for answer in per_lot for lot in answer.lots))
+                losses.append(
+                    f"Critère « {criterion.name or criterion.uuid} » : la version {target} ne permet pas "
+                    f"de répondre par lot ; lots {', '.join(lots)} non repris pour {len(per_lot)} réponse(s)."
+                )
+                for answer in per_lot:
                     answer.lots = []
     if not writer.Writer.criterion_lots:
         for criterion in all_criteria(converted):
@@ -58,6 +60,12 @@ def to_version(document: Document, target: str) -> tuple[Document, list[str]]:
                 criterion.lots = []
     if converted.kind == DocumentKind.RESPONSE and writer.Writer.single_lot_response:
         _one_lot(converted, target, losses)
+    elif converted.lot_group:
+        losses.append(
+            f"Groupe de lots « {converted.lot_group} » : la version {target} ne le porte pas "
+            f"(la réponse y nomme ses lots, {', '.join(converted.lots)})."
+        )
+        converted.lot_group = None
     if converted.kind == DocumentKind.REQUEST and writer.Writer.criterion_lots and not same_family:
         _selection_lots(converted, target, losses)
     operator = converted.economic_operator
@@ -70,6 +78,7 @@ def to_version(document: Document, target: str) -> tuple[Document, list[str]]:
         )
     if not same_family:
         for criterion in all_criteria(converted):
+            _drop_contradicted(criterion, target, losses)
             _complete_follow_ups(criterion, document.version, losses)
     if operator is not None and operator.group_name:
         losses.append(
@@ -85,19 +94,23 @@ NOT_GIVEN = "Non renseigné dans le DUME d'origine (ESPD-EDM {version})."
 
 
 def _one_lot(document: Document, target: str, losses: list[str]) -> None:
-    """A 4.1.0 Response names exactly one lot (rule BR-LOT-10): one Response per lot."""
+    """A 4.1.0 Response names one lot or one group of lots (rule BR-LOT-10): a source for several
+    lots is filed under a group, and each of its answers that names no lot covers them all."""
     if not document.lots:
         document.lots = ["LOT-0000"]
         losses.append(
             f"Aucun lot dans la source : lot unique « LOT-0000 » indiqué (obligatoire en version {target})."
         )
-    elif len(document.lots) > 1:
-        kept, *others = document.lots
+    elif len(document.lots) > 1 and not document.lot_group:
+        document.lot_group = "GLO-0001"
+        for criterion in all_criteria(document):
+            for answer in criterion.answers:
+                if not answer.lots:
+                    answer.lots = list(document.lots)
         losses.append(
-            f"La version {target} n'admet qu'un lot par réponse (règle BR-LOT-10) : lot « {kept} » retenu, "
-            f"lot(s) {', '.join(others)} non repris (convertir une réponse par lot)."
+            f"Réponse pour les lots {', '.join(document.lots)} : la version {target} la classe sous un groupe "
+            f"de lots (règle BR-LOT-10), « {document.lot_group} » indiqué ; chaque réponse couvre ces lots."
         )
-        document.lots = [kept]
 
 
 def _selection_lots(document: Document, target: str, losses: list[str]) -> None:
@@ -118,6 +131,39 @@ def _selection_lots(document: Document, target: str, losses: list[str]) -> None:
             f"{tied} critère(s) de sélection sans lot dans la source : appliqués à tous les lots "
             f"({', '.join(document.lots)}), comme l'exige la version {target}."
         )
+
+
+def _drop_contradicted(criterion: Criterion, target: str, losses: list[str]) -> None:
+    """An answer moved under a « yes » group (ONTRUE) whose question was answered « no » — or the
+    reverse — would break rules BR-TCR-06-02 / 07-02 of the target: it is not carried, and listed.
+    As in the rules, the « parent » answers are those to the properties of the enclosing group."""
+    answers = {}
+    for answer in criterion.answers:
+        answers.setdefault(answer.property_id, []).append(answer)
+    dropped: set[int] = set()
+
+    def walk(group):
+        said = {a.indicator for prop in group.properties for a in answers.get(prop.id, ())}
+        for sub in group.groups:
+            contradicted = (sub.type_code == "ONTRUE" and False in said) or (
+                sub.type_code == "ONFALSE" and True in said
+            )
+            if contradicted:
+                for prop in sub.properties:
+                    for answer in answers.get(prop.id, ()):
+                        if id(answer) not in dropped:
+                            dropped.add(id(answer))
+                            losses.append(
+                                f"Critère « {criterion.name or criterion.uuid} » : la réponse à « {prop.description} » "
+                                f"n'est pas reprise : en version {target}, cette question ne suit que la réponse "
+                                f"« {'oui' if sub.type_code == 'ONTRUE' else 'non'} », et la source a répondu l'inverse."
+                            )
+            walk(sub)
+
+    for group in criterion.groups:
+        walk(group)
+    if dropped:
+        criterion.answers = [answer for answer in criterion.answers if id(answer) not in dropped]
 
 
 def _complete_follow_ups(criterion: Criterion, source_version: str, losses: list[str]) -> None:
@@ -174,7 +220,7 @@ def _move(
 ) -> Criterion | None:
     label = criterion.name or criterion.uuid
     if template is None:
-        answered = len(criterion.answers)
+        answered = _answer_count(criterion)
         losses.append(
             f"Critère « {label} » ({criterion.uuid}) : absent des critères officiels de la version {target}, "
             f"non repris ({answered} réponse(s))."
@@ -188,9 +234,16 @@ def _move(
     source_props = {prop.id: prop for prop in criterion.properties()}
     targets = [prop for prop in moved.properties() if prop.type_code in (None, "QUESTION")]
     used: list[str] = []
+    forced = _crosswalk(criterion, moved)
     for answer in criterion.answers:
         target_prop = _place(
-            answer, source_props.get(answer.property_id), source_positions, targets, target_positions, used
+            answer,
+            source_props.get(answer.property_id),
+            source_positions,
+            targets,
+            target_positions,
+            used,
+            forced,
         )
         place = target_prop.id if target_prop is not None else None
         if place is None:
@@ -228,7 +281,62 @@ def _move(
                 lots=list(answer.lots),
             )
         )
+    # Sub-criteria (4.1.0's C24, C34…; 2.1.1 EXTENDED's national ones) move to the target's
+    # sub-criterion of the same UUID, or are listed.
+    counterparts = {sub.uuid: index for index, sub in enumerate(moved.subcriteria)}
+    for sub in criterion.subcriteria:
+        index = counterparts.get(sub.uuid)
+        if index is None:
+            answered = _answer_count(sub)
+            if answered:
+                losses.append(
+                    f"Critère « {label} » : le sous-critère « {sub.name or sub.uuid} » ({sub.uuid}) n'existe pas "
+                    f"en version {target}, non repris ({answered} réponse(s))."
+                )
+            continue
+        moved.subcriteria[index] = _move(sub, moved.subcriteria[index], target, losses)
     return moved
+
+
+def _answer_count(criterion: Criterion) -> int:
+    return len(criterion.answers) + sum(_answer_count(sub) for sub in criterion.subcriteria)
+
+
+# Where a question changed meaning between versions, the texts mislead. « For service contracts:
+# authorisation (or membership) of particular organisation needed »: 2.1.1 BASIC asks « Your
+# answer? » (is one needed?) then, after a yes, « Indicate whether the economic operator has it »
+# and « If yes, please describe them »; 4.x (and 2.1.1 EXTENDED) ask « Your Answer » (does the EO
+# hold it?) then its « Registration number ». Matched by text, « Your answer? » took « Your
+# Answer »'s yes and the 2.1.1 follow-ups stayed unanswered (rule BR-TCR-06). For each criterion:
+# (a question of the source's tree, one of the target's tree, source question → target question;
+# None: no equivalent, the criterion being asked says it).
+HOLDS_IT = "indicate whether the economic operator has it"
+REGISTRATION = "registration number"
+_REGISTER_CROSSWALKS = (
+    (
+        HOLDS_IT,
+        REGISTRATION,
+        {"your answer": None, HOLDS_IT: "your answer", "if yes please describe them": REGISTRATION},
+    ),
+    (REGISTRATION, HOLDS_IT, {"your answer": HOLDS_IT, REGISTRATION: "if yes please describe them"}),
+)
+CROSSWALKS = {
+    "9eeb6d5c-0eb8-48e8-a4c5-5087a7c095a4": _REGISTER_CROSSWALKS,  # authorisation needed
+    "73f10e36-ed7a-412e-995c-aa76463e3776": _REGISTER_CROSSWALKS,  # membership needed
+}
+
+
+def _crosswalk(criterion: Criterion, target: Criterion) -> dict[str, str | None]:
+    """Source question text → target question text (or None) for this pair of trees, if any."""
+    walks = CROSSWALKS.get(criterion.uuid)
+    if not walks:
+        return {}
+    source_texts = {_words(prop.description) for prop in criterion.properties()}
+    target_texts = {_words(prop.description) for prop in target.properties()}
+    for source_marker, target_marker, mapping in walks:
+        if source_marker in source_texts and target_marker in target_texts:
+            return mapping
+    return {}
 
 
 def _positions(groups, prefix=()) -> dict:
@@ -281,14 +389,23 @@ def _words(text: str | None) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in (text or "").lower()).split())
 
 
-def _place(answer, source_prop, source_positions, targets, target_positions, used):
+def _place(answer, source_prop, source_positions, targets, target_positions, used, forced=None):
     """The target question an answer moves to: the most similar question text among the questions
-    that accept its values, its place in the tree breaking ties; None if nothing fits."""
+    that accept its values, its place in the tree breaking ties; None if nothing fits. ``forced``
+    (a crosswalk) names the target of some source questions by their texts."""
     candidates = [prop for prop in targets if prop.id not in used and _compatible(answer, prop)]
     if not candidates:
         return None
     position = source_positions.get(answer.property_id)
     wanted = _words(source_prop.description if source_prop else None)
+    if forced and wanted in forced:
+        if forced[wanted] is None:
+            return None
+        for prop in candidates:
+            if _words(prop.description) == forced[wanted]:
+                used.append(prop.id)
+                return prop
+        return None
 
     last = target_positions.get(used[-1]) if used else None
 

@@ -42,6 +42,16 @@ def check_response(response: Document, request: Document) -> list[Issue]:
                 severity="warning",
             )
         )
+    strangers = [lot for lot in response.lots if request.lots and lot not in request.lots]
+    if strangers and response.lots != ["LOT-0000"]:
+        issues.append(
+            Issue(
+                f"Cette réponse concerne le(s) lot(s) {', '.join(strangers)}, absent(s) de la demande "
+                f"({', '.join(request.lots)}).",
+                element="ProcurementProjectLot",
+                severity="warning",
+            )
+        )
     answered = {criterion.uuid: criterion for criterion in response.criteria}
     for required in request.criteria:
         label = required.name or required.type_code or required.uuid
@@ -59,7 +69,8 @@ def check_response(response: Document, request: Document) -> list[Issue]:
             continue
         answers = _answers(given)
         if required.lots and any(answer.lots for answer in answers):
-            covered = {lot for answer in answers for lot in answer.lots}
+            # An answer that names no lot covers every lot of the Response.
+            covered = {lot for answer in answers for lot in (answer.lots or response.lots)}
             wanted = [lot for lot in required.lots if not response.lots or lot in response.lots]
             missing = [lot for lot in wanted if lot not in covered]
             if missing:

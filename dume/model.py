@@ -273,7 +273,12 @@ class Document:
     procedure_code: str | None = None
     project_description: str | None = None
     buyer: Party | None = None
+    # A Request: the procedure's lots. A Response: the lots it answers for, one or several (the
+    # answers say which of them each covers, ``Answer.lots``).
     lots: list[str] = field(default_factory=list)
+    # A 4.x Response for several lots is filed under one group of lots (rule BR-LOT-10 allows one
+    # ProcurementProjectLot; an eForms group id, GLO-…): its id. None for one lot, and in 2.x.
+    lot_group: str | None = None
     economic_operator: EconomicOperator | None = None
     criteria: list[Criterion] = field(default_factory=list)
     evidences: list[Evidence] = field(default_factory=list)

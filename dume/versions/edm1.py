@@ -8,8 +8,6 @@ enough to tell the family.
 
 from __future__ import annotations
 
-import functools
-
 from lxml import etree
 
 from dume.model import (
@@ -17,7 +15,6 @@ from dume.model import (
     Criterion,
     Document,
     DocumentKind,
-    DocumentReference,
     EconomicOperator,
     Evidence,
     Party,
@@ -28,7 +25,20 @@ from dume.model import (
     Value,
     ValueKind,
 )
-from dume.versions.ubl import CAC, CBC, UblReader, parse_date, typed_value, unit_of
+from dume.versions import ubl
+from dume.versions.ubl import (
+    CAC,
+    CBC,
+    UblReader,
+    _first,
+    _get,
+    _index,
+    _path,
+    _path_element,
+    parse_date,
+    typed_value,
+    unit_of,
+)
 
 FAMILY = "1.0.2"
 WRITES: tuple[str, ...] = ()
@@ -76,154 +86,167 @@ T_RESPONSE = f"{{{CCV}}}Response"
 T_GROUP = f"{{{CCV}}}RequirementGroup"
 
 
-def _own(element) -> str | None:
-    text = element.text
-    if not text:
-        return None
-    return text.strip() or None
-
-
 def detect(root: etree._Element) -> str | None:
     return "1.0.2" if root.tag in ROOTS else None
 
 
-def _text(element, path=None):
-    if element is None:
-        return None
-    if path is not None:
-        element = element.find(_clark(path))
-        if element is None:
-            return None
-    return _own(element)
-
-
-@functools.cache
-def _clark(path: str) -> str:
-    steps = []
-    for step in path.split("/"):
-        prefix, _, name = step.rpartition(":")
-        steps.append(f"{{{NS[prefix]}}}{name}" if prefix else name)
-    return "/".join(steps)
+T_ESPD_OPERATOR = f"{{{ESPD_CAC}}}EconomicOperatorParty"
+T_SME = f"{{{ESPD_CBC}}}SMEIndicator"
+T_GROUP_NAME = f"{{{ESPD_CBC}}}EconomicOperatorGroupName"
+T_NATURAL_PERSON = f"{{{ESPD_CAC}}}RepresentativeNaturalPerson"
+T_PERSON_ROLE = f"{{{ESPD_CBC}}}NaturalPersonRoleDescription"
+T_CRITERION = f"{{{CCV}}}Criterion"
+T_TYPE_CODE = f"{{{CBC}}}TypeCode"
+T_NAME = f"{{{CBC}}}Name"
+T_VERSION = f"{{{CBC}}}VersionID"
+T_PERIOD = f"{{{CAC}}}Period"
+T_EVIDENCE = f"{{{CEV}}}Evidence"
+T_EVIDENCE_REFERENCE = f"{{{CEV}}}EvidenceDocumentReference"
 
 
 class Reader(UblReader):
     def read(self, root: etree._Element) -> Document:
         kind = ROOTS[root.tag]
+        index = _index(root)
+        contracting = _first(index, ubl.T_CONTRACTING_PARTY)
         document = Document(
             kind=kind,
             version="1.0.2",
-            id=_text(root, "cbc:ID"),
-            uuid=_text(root, "cbc:UUID") or _text(root, "cbc:ID"),
-            profile=_text(root, "cbc:VersionID"),
-            issue_date=parse_date(_text(root, "cbc:IssueDate"), root.find("cbc:IssueDate", NS)),
-            contract_folder_id=_text(root, "cbc:ContractFolderID"),
-            buyer=self.party(root.find("cac:ContractingParty/cac:Party", NS), Party),
-            lots=[t for el in root.findall("cac:ProcurementProjectLot/cbc:ID", NS) if (t := _text(el))],
+            id=_get(index, T_ID),
+            uuid=_get(index, ubl.T_UUID) or _get(index, T_ID),
+            profile=_get(index, T_VERSION),
+            issue_date=parse_date(_get(index, ubl.T_ISSUE_DATE), _first(index, ubl.T_ISSUE_DATE)),
+            contract_folder_id=_get(index, ubl.T_CONTRACT_FOLDER),
+            buyer=self.party(
+                _path_element(contracting, (ubl.T_PARTY,)) if contracting is not None else None, Party
+            ),
+            lots=[text for lot in index.get(ubl.T_LOT, ()) if (text := _path(lot, T_ID))],
         )
-        operator_element = root.find("espd-cac:EconomicOperatorParty", NS)
+        operator_element = _first(index, T_ESPD_OPERATOR)
         if operator_element is not None:
-            party = operator_element.find("cac:Party", NS)
+            operator_index = _index(operator_element)
+            party = _first(operator_index, ubl.T_PARTY)
             operator = self.party(party, EconomicOperator) if party is not None else EconomicOperator()
-            sme = _text(operator_element, "espd-cbc:SMEIndicator")
+            sme = _get(operator_index, T_SME)
             if sme is not None:
                 operator.size = "sme" if sme.lower() == "true" else "large"
-            operator.group_name = _text(root, "espd-cbc:EconomicOperatorGroupName")
+            operator.group_name = _get(index, T_GROUP_NAME)
             operator.role = "group-mem" if operator.group_name else None
-            for person in operator_element.findall("espd-cac:RepresentativeNaturalPerson", NS):
-                power = person.find("cac:PowerOfAttorney", NS)
+            for person in operator_index.get(T_NATURAL_PERSON, ()):
+                person_index = _index(person)
+                power = _first(person_index, ubl.T_POWER_OF_ATTORNEY)
                 representative = self.person(power) if power is not None else Person()
-                role = _text(person, "espd-cbc:NaturalPersonRoleDescription")
+                role = _get(person_index, T_PERSON_ROLE)
                 if role:
                     representative.capacity = " — ".join(filter(None, (role, representative.capacity)))
                 operator.representatives.append(representative)
             document.economic_operator = operator
-        for criterion_element in root.findall("ccv:Criterion", NS):
-            document.criteria.append(self.criterion_1(criterion_element, document))
-        for element in root.findall("cac:AdditionalDocumentReference", NS):
-            reference = DocumentReference(
-                id=_text(element, "cbc:ID"),
-                type_code=_text(element, "cbc:DocumentTypeCode"),
-                description=_text(element, "cbc:DocumentDescription"),
-                issue_date=parse_date(_text(element, "cbc:IssueDate"), element.find("cbc:IssueDate", NS)),
-                uri=_text(element, "cac:Attachment/cac:ExternalReference/cbc:URI"),
-            )
+        evidence_ids: set[str] = set()
+        for criterion_element in index.get(T_CRITERION, ()):
+            document.criteria.append(self.criterion_1(criterion_element, document, evidence_ids))
+        for element in index.get(ubl.T_DOCUMENT_REFERENCE, ()):
+            reference = self.reference(element)
             if reference.type_code == "ESPD_REQUEST" and document.request is None:
                 document.request = reference
             else:
                 document.references.append(reference)
         return document
 
-    def criterion_1(self, element: etree._Element, document: Document) -> Criterion:
+    def criterion_1(self, element: etree._Element, document: Document, evidence_ids: set[str]) -> Criterion:
+        index = _index(element)
         criterion = Criterion(
-            uuid=_text(element, "cbc:ID") or "",
-            type_code=_text(element, "cbc:TypeCode"),
-            name=_text(element, "cbc:Name"),
-            description=_text(element, "cbc:Description"),
+            uuid=_get(index, T_ID) or "",
+            type_code=_get(index, T_TYPE_CODE),
+            name=_get(index, T_NAME),
+            description=_get(index, T_DESCRIPTION),
             line=element.sourceline,
         )
         criterion.groups = [
-            self.group_1(el, criterion, document) for el in element.findall("ccv:RequirementGroup", NS)
+            self.group_1(el, criterion, document, evidence_ids) for el in index.get(T_GROUP, ())
         ]
         return criterion
 
-    def group_1(self, element: etree._Element, criterion: Criterion, document: Document) -> PropertyGroup:
+    def group_1(
+        self, element: etree._Element, criterion: Criterion, document: Document, evidence_ids: set[str]
+    ) -> PropertyGroup:
         # One pass over the children (the hot path: a full 1.0.2 response has ~600 groups).
-        group = PropertyGroup(id="", type_code=CONDITIONS.get(element.get("pi") or "", "ON*"))
+        group_id = None
+        properties = []
         subgroups = []
+        answers = criterion.answers
+        answer_1 = self.answer_1
         for child in element:
             tag = child.tag
             if tag == T_REQUIREMENT:
-                prop = Property(id="", type_code="QUESTION", value_type=child.get("responseDataType"))
+                prop_id = description = None
                 responses = []
                 for part in child:
                     part_tag = part.tag
-                    if part_tag == T_ID and not prop.id:
-                        prop.id = _own(part) or ""
-                    elif part_tag == T_DESCRIPTION and prop.description is None:
-                        prop.description = _own(part)
+                    if part_tag == T_ID:
+                        if not prop_id:
+                            text = part.text
+                            prop_id = text.strip() if text else None
+                    elif part_tag == T_DESCRIPTION:
+                        if description is None:
+                            text = part.text
+                            description = (text.strip() or None) if text else None
                     elif part_tag == T_RESPONSE:
                         responses.append(part)
-                group.properties.append(prop)
+                prop = Property(prop_id or "", description, "QUESTION", child.get("responseDataType"))
+                properties.append(prop)
                 for response in responses:
-                    answer = self.answer_1(response, prop, document)
+                    answer = answer_1(response, prop, document, evidence_ids)
                     # 1.0.2 Requests may hold empty Response placeholders: they answer nothing.
                     if answer.values or answer.periods or answer.evidence_ids:
-                        criterion.answers.append(answer)
+                        answers.append(answer)
             elif tag == T_GROUP:
                 subgroups.append(child)
-            elif tag == T_ID and not group.id:
-                group.id = _own(child) or ""
-        group.groups = [self.group_1(el, criterion, document) for el in subgroups]
+            elif tag == T_ID and not group_id:
+                text = child.text
+                group_id = text.strip() if text else None
+        group = PropertyGroup(group_id or "", CONDITIONS.get(element.get("pi") or "", "ON*"), properties)
+        group.groups = [self.group_1(el, criterion, document, evidence_ids) for el in subgroups]
         return group
 
-    def answer_1(self, response: etree._Element, prop: Property, document: Document) -> Answer:
-        answer = Answer(property_id=prop.id, id=_text(response, "cbc:ID"), line=response.sourceline)
+    def answer_1(
+        self, response: etree._Element, prop: Property, document: Document, evidence_ids: set[str]
+    ) -> Answer:
+        answer_id = None
+        seen_id = False
+        values = []
+        periods = []
+        linked = []
         for child in response:
-            if not isinstance(child.tag, str):
-                continue
-            kind = RESPONSE_VALUES.get(child.tag)
+            tag = child.tag
+            kind = RESPONSE_VALUES.get(tag)
             if kind is not None:
-                answer.values.append(
-                    Value(kind=kind, value=typed_value(kind, child), unit=unit_of(kind, child))
-                )
-            elif child.tag == f"{{{CAC}}}Period":
-                answer.periods.append(
+                if tag == T_ID and not seen_id:
+                    # The Response's own cbc:ID is its identifier (and, as in every version, read
+                    # as an identifier value too).
+                    seen_id = True
+                    text = child.text
+                    answer_id = (text.strip() or None) if text else None
+                values.append(Value(kind, typed_value(kind, child), unit_of(kind, child)))
+            elif tag == T_PERIOD:
+                index = _index(child)
+                periods.append(
                     Period(
-                        start=parse_date(_text(child, "cbc:StartDate"), child),
-                        end=parse_date(_text(child, "cbc:EndDate"), child),
-                        description=_text(child, "cbc:Description"),
+                        start=parse_date(_get(index, ubl.T_START_DATE), child),
+                        end=parse_date(_get(index, ubl.T_END_DATE), child),
+                        description=_get(index, T_DESCRIPTION),
                     )
                 )
-            elif child.tag == f"{{{CEV}}}Evidence":
-                for reference in child.findall("cev:EvidenceDocumentReference", NS):
+            elif tag == T_EVIDENCE:
+                for reference in child.iterchildren(T_EVIDENCE_REFERENCE):
                     evidence = Evidence(
-                        id=_text(reference, "cbc:ID") or f"EVIDENCE-{len(document.evidences) + 1}",
-                        uri=_text(reference, "cac:Attachment/cac:ExternalReference/cbc:URI"),
+                        id=_path(reference, T_ID) or f"EVIDENCE-{len(document.evidences) + 1}",
+                        uri=_path(reference, ubl.T_ATTACHMENT, ubl.T_EXTERNAL_REFERENCE, ubl.T_URI),
                     )
-                    if not any(e.id == evidence.id for e in document.evidences):
+                    if evidence.id not in evidence_ids:
+                        evidence_ids.add(evidence.id)
                         document.evidences.append(evidence)
-                    answer.evidence_ids.append(evidence.id)
-        return answer
+                    linked.append(evidence.id)
+        return Answer(prop.id, values, periods, linked, [], answer_id, response.sourceline)
 
 
 def read(root: etree._Element, version: str) -> Document:

@@ -24,5 +24,9 @@ def detect(root: etree._Element) -> str | None:
     return match.group(1) if match else None
 
 
+class Reader(UblReader):
+    lot_groups = True  # a Response names one lot or group of lots, as in 4.x
+
+
 def read(root: etree._Element, version: str) -> Document:
-    return UblReader(version).read(root)
+    return Reader(version).read(root)

@@ -67,7 +67,7 @@ def detect(root: etree._Element) -> str | None:
 
 
 class Reader(UblReader):
-    pass
+    lot_groups = True
 
 
 def read(root: etree._Element, version: str) -> Document:

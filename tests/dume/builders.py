@@ -103,4 +103,35 @@ def response(version: str, *, lots=("LOT-0001",)) -> Document:
     return document
 
 
-__all__ = ["Decimal", "response"]
+TURNOVER = "499efc97-2ac1-4af2-9e84-323c2ca67747"
+
+
+def multi_lot_response() -> Document:
+    """A 4.1.0 Response for two lots at once, built from a Request that requires the turnover for
+    both: one « no » per exclusion ground and one amount, each covering both lots."""
+    from dume import build
+
+    lots = ["LOT-0001", "LOT-0002"]
+    request = build.request(
+        version="4.1.0",
+        uuid="0b6f8a3e-6f2c-4d8a-9d1e-5c7b2a4e9f10",
+        contract_folder_id="2026-TRX-017",
+        buyer=Party(name="Commune de Villeneuve", address=Address(city="Villeneuve", country="FR")),
+        lots=lots,
+        criteria={**dict.fromkeys(build.mandatory_grounds("4.1.0"), ()), TURNOVER: lots},
+        procedure_code="open",
+        issue_date=dt.date(2026, 12, 4),
+    )
+    amount = next(p for p in request.criterion(TURNOVER).questions() if p.value_type == "AMOUNT")
+    answers = {
+        c.questions()[0].id: [Value(ValueKind.INDICATOR, False)]
+        for c in request.criteria
+        if c.uuid != TURNOVER
+    }
+    answers[amount.id] = [Value(ValueKind.AMOUNT, Decimal(1200000), "EUR")]
+    return build.response(
+        request, uuid="5b9e", operator=operator(), answers=answers, lots=lots, issue_date=dt.date(2026, 12, 4)
+    )
+
+
+__all__ = ["Decimal", "multi_lot_response", "response"]

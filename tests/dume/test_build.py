@@ -1,5 +1,6 @@
 """Requests built from chosen criteria (per lot) and Responses to them pass the official rules."""
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -148,3 +149,58 @@ def test_exclusion_grounds_lists_the_official_ones():
     assert CRIME in grounds
     assert TAXES in grounds
     assert TURNOVER not in grounds
+
+
+def test_one_4_1_0_response_answers_for_several_lots(compiled_rules):
+    # « A company cannot answer once for several lots »: here it does. Turnover is required for
+    # both lots; the company answers every question once, for both.
+    request = make_request("4.1.0")
+    request.criterion(TURNOVER).lots = ["LOT-0001", "LOT-0002"]
+    turnover = request.criterion(TURNOVER)
+    amount = next(p for p in turnover.questions() if p.value_type == "AMOUNT")
+    answers = {
+        c.questions()[0].id: [Value(ValueKind.INDICATOR, False)]
+        for c in request.criteria
+        if c.uuid != TURNOVER
+    }
+    answers[amount.id] = [Value(ValueKind.AMOUNT, dume.model.Decimal("1200000"), "EUR")]
+    response = build.response(
+        request,
+        uuid="5b9e",
+        operator=operator(),
+        answers=answers,
+        lots=["LOT-0001", "LOT-0002"],
+        issue_date=dt.date(2026, 12, 4),
+    )
+    xml = dume.write(response, "4.1.0")
+    report = validate(xml)
+    assert report.valid, [str(issue) for issue in report.errors][:5]
+    back = dume.read(xml)
+    assert (back.lots, back.lot_group) == (["LOT-0001", "LOT-0002"], "GLO-0001")
+    assert dataclasses.replace(back, profile=None) == response
+    given = next(a for a in back.criterion(TURNOVER).answers if a.property_id == amount.id)
+    assert given.lots == ["LOT-0001", "LOT-0002"]
+    assert dume.check_response(back, request) == []
+    # Answering the turnover for one lot only: the other is named as missing.
+    given.lots = ["LOT-0001"]
+    issues = dume.check_response(back, request)
+    assert [(issue.line, issue.message) for issue in issues] == [
+        (
+            back.criterion(TURNOVER).line,
+            "Critère « General yearly turnover » : pas de réponse pour le(s) lot(s) LOT-0002.",
+        )
+    ]
+
+
+def test_several_lots_need_a_group_in_4_1_0_and_convert_to_2_1_1_with_their_lots():
+    request = make_request("4.1.0")
+    response = build.response(request, uuid="5b9e", operator=operator(), lots=["LOT-0001", "LOT-0002"])
+    response.lot_group = None
+    with pytest.raises(DumeError, match=r"plusieurs lots \(LOT-0001, LOT-0002\).*groupe de lots"):
+        dume.write(response, "4.1.0")
+    with pytest.raises(DumeError, match="LOT-0009 absent"):
+        build.response(request, uuid="5b9e", operator=operator(), lots=["LOT-0001", "LOT-0009"])
+    response.lot_group = "GLO-0001"
+    xml, losses = dume.convert(response, "2.1.1")
+    assert dume.read(xml).lots == ["LOT-0001", "LOT-0002"]
+    assert any("Groupe de lots « GLO-0001 »" in loss for loss in losses)

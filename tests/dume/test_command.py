@@ -97,3 +97,19 @@ def test_convert_writes_the_target_and_lists_what_it_cannot_carry(tmp_path, targ
     if target == "2.1.1":
         assert "non repris" in result.stderr
         assert "par lot" in result.stderr
+
+
+def test_pdf_writes_the_readable_version(tmp_path):
+    output = tmp_path / "dume.pdf"
+    result = run("pdf", STANDARDS / "edm-2.1.1/xml/BASIC-ESPDResponse-2.1.1.xml", "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert output.read_bytes().startswith(b"%PDF-")
+    assert "version lisible" in result.stdout
+
+
+def test_inspect_names_the_lots_and_the_group_of_a_response_for_several_lots(tmp_path):
+    path = tmp_path / "reponse.xml"
+    path.write_bytes(dume.write(builders.multi_lot_response(), "4.1.0"))
+    result = run("inspect", path)
+    assert result.returncode == 0, result.stderr
+    assert "lots : LOT-0001, LOT-0002 (groupe de lots GLO-0001)" in result.stdout

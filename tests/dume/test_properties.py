@@ -100,6 +100,8 @@ def documents(draw, version: str):
         if per_lot
         else []
     )
+    # A 4.1.0 Response for several lots is filed under a group of lots, and its answers name theirs.
+    grouped = len(lots) > 1 or (bool(lots) and draw(st.booleans()))
     chosen = draw(st.lists(st.sampled_from(sorted(templates)), unique=True, min_size=1, max_size=4))
     document = Document(
         kind=DocumentKind.RESPONSE,
@@ -134,10 +136,20 @@ def documents(draw, version: str):
                     property_id=prop.id,
                     values=values,
                     periods=periods,
-                    lots=draw(st.lists(st.sampled_from(lots), unique=True)) if lots else [],
+                    lots=draw(st.lists(st.sampled_from(lots), unique=True, min_size=1 if grouped else 0))
+                    if lots
+                    else [],
                 )
             )
         document.criteria.append(criterion)
+    if grouped:
+        # The lots a grouped Response answers for are those its answers name.
+        answered = list(dict.fromkeys(lot for c in document.criteria for a in c.answers for lot in a.lots))
+        if answered:
+            document.lots = answered
+            document.lot_group = draw(st.sampled_from(["GLO-0001", "GLO-0002"]))
+        else:
+            document.lots = lots[:1]
     return document
 
 

@@ -166,3 +166,30 @@ def test_bad_value_names_line_and_element():
     assert issue.line
     assert issue.line > 7000
     assert "Indicateur invalide « oui »" in str(info.value)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-be", "utf-16-le", "utf-32", "utf-32-be"])
+def test_doctype_in_wide_encodings_is_refused_before_parsing_with_its_line(codec):
+    data = XXE.replace(b'<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{codec.upper()}"?>'.encode())
+    with pytest.raises(UnsafeXmlError) as info:
+        dume.read(data.decode().encode(codec))
+    assert info.value.issues[0].line == 2
+
+
+def test_entities_behind_a_long_prolog_are_refused_unexpanded():
+    # The prolog scan stops after 64 KiB: the parser, which substitutes no entity and keeps
+    # libxml2's amplification limit (no huge_tree), refuses them; a harmless DOCTYPE is refused
+    # after parsing. Bounded by construction: nothing is ever expanded.
+    padding = b"<!--" + b"x" * (safe.PROLOG_SCAN + 10) + b"-->\n"
+    data = LAUGHS.replace(b'<?xml version="1.0"?>\n', b'<?xml version="1.0"?>\n' + padding)
+    with pytest.raises(UnsafeXmlError, match="entités"):
+        dume.read(data)
+    quiet = b'<?xml version="1.0"?>\n' + padding + b'<!DOCTYPE r [<!ENTITY e "x">]>\n<r/>'
+    with pytest.raises(UnsafeXmlError, match="DOCTYPE"):
+        dume.read(quiet)
+
+
+def test_markup_words_in_a_comment_are_not_a_doctype():
+    data = (STANDARDS / "edm-2.1.1/xml/BASIC-ESPDRequest-2.1.1.xml").read_bytes()
+    data = data.replace(b"?>", b"?>\n<!-- no <!DOCTYPE nor <!ENTITY here -->", 1)
+    assert dume.read(data).version == "2.1.1"

@@ -26,6 +26,9 @@ class Command(BaseCommand):
         convert.add_argument("file")
         convert.add_argument("--to", required=True, choices=["4.1.0", "2.1.1"], dest="target")
         convert.add_argument("--output", "-o", help="Fichier de sortie (par défaut : la sortie standard).")
+        pdf = sub.add_parser("pdf", help="Écrit la version lisible (PDF) du DUME.")
+        pdf.add_argument("file")
+        pdf.add_argument("--output", "-o", required=True, help="Fichier PDF à écrire.")
 
     def handle(self, *args, operation: str, file: str, **options) -> None:
         try:
@@ -33,6 +36,8 @@ class Command(BaseCommand):
                 self.inspect(file, as_json=options["json"])
             elif operation == "validate":
                 self.validate(file)
+            elif operation == "pdf":
+                self.pdf(file, options["output"])
             else:
                 self.convert(file, options["target"], options.get("output"))
         except DumeError as exc:
@@ -47,7 +52,8 @@ class Command(BaseCommand):
         lines = [
             f"{kind} ESPD-EDM {document.version} ({document.profile or 'profil non précisé'})",
             f"Identifiant : {document.id or '—'} ; UUID : {document.uuid or '—'}",
-            f"Procédure : {document.contract_folder_id or '—'} ; lots : {', '.join(document.lots) or '—'}",
+            f"Procédure : {document.contract_folder_id or '—'} ; lots : {', '.join(document.lots) or '—'}"
+            + (f" (groupe de lots {document.lot_group})" if document.lot_group else ""),
             f"Acheteur : {document.buyer.name if document.buyer else '—'}"
             + (f" ({document.buyer.country})" if document.buyer and document.buyer.country else ""),
         ]
@@ -104,3 +110,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Écrit : {output} (ESPD-EDM {target}, {len(losses)} élément(s) non repris).")
         else:
             self.stdout.write(xml.decode("utf-8"), ending="")
+
+    def pdf(self, file: str, output: str) -> None:
+        from dume import pdf
+
+        document = dume.read(Path(file))
+        Path(output).write_bytes(pdf.render(document))
+        self.stdout.write(f"Écrit : {output} (version lisible du DUME, ESPD-EDM {document.version}).")
