@@ -13,6 +13,7 @@ receipted, or the whole deposit is abandoned."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -38,21 +39,26 @@ REFUSAL = {
 
 
 def _refuse_the_annex(page) -> None:
-    """The first chunk of the second file announced (« annexe.pdf ») is refused; the other
-    file's chunks reach the server."""
+    """The first chunk of « annexe.pdf » is refused; the other file's chunks reach the server.
+    The annex's id is read from the server's answer to its announcement, not from the
+    database: Playwright runs this handler in a greenlet of its own, where Django would open
+    a connection that nothing closes."""
     annex = {}
 
     def route(route):
         request = route.request
-        if annex.get("url") is None and "/fichiers/" in request.url and request.method == "PUT":
-            [file] = DepositFile.objects.filter(name="annexe.pdf.age")
-            annex["url"] = f"/fichiers/{file.pk}/contenu"
-        if annex.get("url") and annex["url"] in request.url:
+        if request.method == "POST" and request.url.endswith("/fichiers/"):
+            response = route.fetch()
+            announced = response.json()
+            if announced.get("name") == "annexe.pdf.age":
+                annex["url"] = f"/fichiers/{announced['id']}/contenu"
+            route.fulfill(response=response)
+        elif request.method == "PUT" and annex.get("url") and annex["url"] in request.url:
             route.fulfill(status=415, body=json.dumps(REFUSAL), content_type="application/json")
         else:
             route.continue_()
 
-    page.route("**/contenu?offset=*", route)
+    page.route(re.compile(r"/fichiers/"), route)
 
 
 def test_a_refused_file_is_removed_and_the_others_are_receipted(page, tender, company_user, tmp_path):  # noqa: F811
