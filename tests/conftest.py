@@ -1,10 +1,25 @@
 import os
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
+
+from demo.management.commands.runserver import LISTEN_QUEUE
 
 from .factories import MembershipFactory
 
 pytest_plugins = ["tests.clamav"]
+
+
+
+class _LiveServer(ThreadedWSGIServer):
+    """pytest-django's live server listens like `make run`'s runserver (demo's command): a
+    queue of 10 connections reset some of the concurrency tests' bursts under load."""
+
+    request_queue_size = LISTEN_QUEUE
+
+
+LiveServerThread.server_class = _LiveServer
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _skipped: list[str] = []

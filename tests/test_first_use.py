@@ -220,3 +220,15 @@ def test_without_clamd_make_run_says_so_and_goes_on(tmp_path):
     assert result.stdout.split() == ["False"]  # no CLAMD_URL, and the command ran
     assert "clamd absent" in result.stderr
     assert "clamav-daemon" in result.stderr
+
+
+def test_runserver_is_the_embedded_defaults_with_a_long_listen_queue():
+    """`make run` serves with demo's runserver: static files as staticfiles' command serves
+    them, and a listen queue of 128 connections, not Django's 10, for a deadline's burst."""
+    from django.contrib.staticfiles.management.commands.runserver import Command as StaticFilesRunserver
+    from django.core.management import get_commands, load_command_class
+
+    assert get_commands()["runserver"] == "demo"
+    command = load_command_class("demo", "runserver")
+    assert isinstance(command, StaticFilesRunserver)
+    assert command.server_cls.request_queue_size >= 128

@@ -27,6 +27,9 @@ PLATFORM_TAGLINE = env(
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # `manage.py demo`, above every app since it fills them all; first, so that its
+    # `runserver` (a longer listen queue for the embedded default) overrides staticfiles'.
+    "demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -49,8 +52,6 @@ INSTALLED_APPS = [
     "api",
     # The DUME library; an app only for `manage.py dume` (the library imports no Django).
     "dume",
-    # `manage.py demo`, above every app since it fills them all.
-    "demo",
 ]
 
 MIDDLEWARE = [

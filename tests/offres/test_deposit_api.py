@@ -33,9 +33,18 @@ def call(
         request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            return response.status, _json(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, _json(exc.read())
+
+
+def _json(body: bytes):
+    """The answer's JSON; an answer that is not JSON (a server error's HTML page) is kept as
+    text, so that a test's failure shows what came back."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"not_json": body[:2000].decode("utf-8", "replace")}
 
 
 def post_json(url: str, token: str, data: dict):
