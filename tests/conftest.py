@@ -11,7 +11,6 @@ from .factories import MembershipFactory
 pytest_plugins = ["tests.clamav"]
 
 
-
 class _LiveServer(ThreadedWSGIServer):
     """pytest-django's live server listens like `make run`'s runserver (demo's command): a
     queue of 10 connections reset some of the concurrency tests' bursts under load."""
