@@ -17,25 +17,13 @@ from pathlib import Path
 
 import pytest
 
+# The configuration `make run` gives its private clamd, here with a temporary directory's
+# socket and work folder (no `User` line: clamd keeps the identity it was started with).
+from config.local_clamd import CONFIG
+
 CLAMD = Path("/usr/sbin/clamd")
 DATABASE = Path(__file__).resolve().parent / "data" / "clamav"
 STARTUP_TIMEOUT = 60
-
-# No `User` line: clamd then keeps the identity it was started with (root on the CI
-# machine, the developer otherwise), which owns the temporary directory and its socket.
-CONFIG = """\
-LocalSocket {socket}
-LocalSocketMode 600
-DatabaseDirectory {database}
-TemporaryDirectory {workdir}
-Foreground yes
-LogSyslog no
-LogTime yes
-StreamMaxLength 100M
-MaxFileSize 100M
-MaxScanSize 400M
-MaxThreads 4
-"""
 
 
 def _pong(socket_path: Path) -> bool:
